@@ -1,0 +1,34 @@
+use super::*;
+
+#[test]
+fn events_serialise_flat_with_type_run_id_seq_and_ts() {
+    let event = Event {
+        run_id: "0190c7a8-0000-7000-8000-000000000001".parse().unwrap(),
+        seq: 3,
+        ts: time::macros::datetime!(2026-11-21 12:00:00 UTC),
+        payload: EventPayload::TaskStart {
+            task_id: TaskId::parse("a").unwrap(),
+            attempt: 1,
+            provider: "sim".into(),
+            model: "sim-small".into(),
+        },
+    };
+    let json = serde_json::to_string(&event).unwrap();
+    assert_eq!(
+        json,
+        r#"{"run_id":"0190c7a8-0000-7000-8000-000000000001","seq":3,"ts":"2026-11-21T12:00:00Z","type":"task_start","task_id":"a","attempt":1,"provider":"sim","model":"sim-small"}"#
+    );
+    let back: Event = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, event);
+    assert_eq!(back.name(), "task_start");
+}
+
+#[test]
+fn model_output_stays_inside_a_json_string() {
+    let payload = EventPayload::TaskDelta {
+        task_id: TaskId::parse("a").unwrap(),
+        text: "\n\nevent: final\ndata: {}\n\n".into(),
+    };
+    let json = serde_json::to_string(&payload).unwrap();
+    assert!(!json.contains('\n'));
+}

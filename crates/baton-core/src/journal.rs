@@ -1,0 +1,341 @@
+//! The journal port: how the engine writes what happens and how the server reads it
+//! back. `baton-journal` implements it over SQLite and PostgreSQL; engine tests use
+//! an in-memory implementation.
+//!
+//! Every write goes through [`Journal::commit`], one transaction per [`Commit`], so
+//! the attempt protocol of DESIGN §4 is: commit the attempt row (`in_flight`) before a
+//! call, then commit its outcome, the task's new state and the events together after
+//! it. Writes are idempotent: attempts are keyed by id, tasks by `(run_id, task_id)`,
+//! events by `(run_id, seq)`, so retrying a commit is harmless.
+//!
+//! The router's learned state (telemetry and breakers) rides along in the same
+//! commits as [`TelemetryRecord`]s, keyed by `(provider, model)`, and is read back
+//! once at start with [`Journal::load_telemetry`]; [`Journal::stats`] sums up what
+//! the journal holds for `GET /stats`.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::RunError;
+use crate::event::Event;
+use crate::graph::TaskSpec;
+use crate::ids::{AttemptId, RunId, TaskId};
+use crate::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
+use crate::usage::{RunUsage, Usage};
+
+/// A new run, as first stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRun {
+    /// Its id.
+    pub id: RunId,
+    /// The tenant that owns it (`None` when auth is off).
+    pub tenant: Option<String>,
+    /// The request as accepted, with resolved options (JSON).
+    pub request: serde_json::Value,
+    /// The client's idempotency key, if any.
+    pub idempotency_key: Option<String>,
+    /// A hash of the request body, to tell a retried submission from a different one.
+    pub request_hash: Option<String>,
+    /// Its status (normally `queued`).
+    pub status: RunStatus,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+}
+
+/// The changing state of a run, written whole on every run update.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunState {
+    /// Its id.
+    pub id: RunId,
+    /// Its status.
+    pub status: RunStatus,
+    /// The plan, once made (`{"tasks": […]}`); `None` leaves the stored plan as it is.
+    pub plan: Option<serde_json::Value>,
+    /// The answer, once assembled.
+    pub output: Option<String>,
+    /// Why it did not succeed.
+    pub error: Option<RunError>,
+    /// What it used so far.
+    pub usage: RunUsage,
+    /// When the engine started it.
+    pub started_at: Option<OffsetDateTime>,
+    /// When it ended.
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// A stored run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecord {
+    /// Its id.
+    pub id: RunId,
+    /// Its owner.
+    pub tenant: Option<String>,
+    /// The request as accepted.
+    pub request: serde_json::Value,
+    /// The idempotency key it was created with.
+    pub idempotency_key: Option<String>,
+    /// The request hash stored with the key.
+    pub request_hash: Option<String>,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+    /// Its current state.
+    pub state: RunState,
+}
+
+/// The stored state of one task of a run, written whole on every change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRecord {
+    /// The run.
+    pub run_id: RunId,
+    /// The task's id.
+    pub task_id: TaskId,
+    /// Its position in plan order, from 0.
+    pub position: u32,
+    /// The task as planned.
+    pub spec: TaskSpec,
+    /// Its status.
+    pub status: TaskStatus,
+    /// Its verified output.
+    pub output: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The provider of the last attempt.
+    pub provider: Option<String>,
+    /// The model of the last attempt.
+    pub model: Option<String>,
+    /// Calls made for it.
+    pub attempts: u32,
+    /// Tokens and cost over all its calls.
+    pub usage: RunUsage,
+    /// When its first call began.
+    pub started_at: Option<OffsetDateTime>,
+    /// When it ended.
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// One model call: written `in_flight` before the call and rewritten with the
+/// outcome after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptRecord {
+    /// Its id.
+    pub id: AttemptId,
+    /// The run.
+    pub run_id: RunId,
+    /// The task, for task, judge and repair calls; `None` for plan, assess and synthesis.
+    pub task_id: Option<TaskId>,
+    /// What the call was for.
+    pub kind: CallKind,
+    /// Its number within its task (or within its kind for run-level calls), from 1.
+    pub number: u32,
+    /// The provider.
+    pub provider: String,
+    /// The model.
+    pub model: String,
+    /// Its outcome.
+    pub status: AttemptStatus,
+    /// The worst-case cost reserved against the budget before the call.
+    pub reserved_cost_usd: f64,
+    /// Tokens used, once known (estimated if the vendor's count was lost).
+    pub usage: Option<Usage>,
+    /// What it cost.
+    pub cost_usd: f64,
+    /// How long it took.
+    pub latency_ms: Option<u64>,
+    /// Why it failed (never with secrets).
+    pub error: Option<String>,
+    /// When it began.
+    pub started_at: OffsetDateTime,
+    /// When it ended.
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// Writes that must land together, in one transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Commit {
+    /// The run's new state, if it changed.
+    pub run: Option<RunState>,
+    /// Tasks to insert or replace.
+    pub tasks: Vec<TaskRecord>,
+    /// Attempts to insert or replace.
+    pub attempts: Vec<AttemptRecord>,
+    /// Events to append.
+    pub events: Vec<Event>,
+    /// The router's learned state to save: a row replaces the stored one for its
+    /// `(provider, model)` unless the stored one is newer.
+    pub telemetry: Vec<TelemetryRecord>,
+}
+
+impl Commit {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.run.is_none()
+            && self.tasks.is_empty()
+            && self.attempts.is_empty()
+            && self.events.is_empty()
+            && self.telemetry.is_empty()
+    }
+}
+
+/// The router's learned state for one model (its telemetry and breaker), or for a
+/// provider's own breaker (`model` empty). The journal stores `state` as opaque
+/// JSON; only the router reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TelemetryRecord {
+    /// The provider's name.
+    pub provider: String,
+    /// The model id; empty for the provider's own row.
+    pub model: String,
+    /// The state, as the router wrote it.
+    pub state: serde_json::Value,
+    /// When the state was taken; an older row never replaces a newer one.
+    pub updated_at: OffsetDateTime,
+}
+
+/// What the journal holds, summed up for `GET /stats`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JournalStats {
+    /// Runs by status; statuses with no run are left out.
+    pub runs: Vec<(RunStatus, u64)>,
+    /// Tasks by status, over every run; statuses with no task are left out.
+    pub tasks: Vec<(TaskStatus, u64)>,
+    /// Tasks that ran and ended, with the sum of their durations (first call to
+    /// end), for an average.
+    pub task_latency: LatencySum,
+    /// Calls, tokens, cost and task figures per provider, by provider name.
+    pub providers: Vec<ProviderUsage>,
+}
+
+/// A count and a sum of durations, so averages can be combined.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LatencySum {
+    /// How many durations were summed.
+    pub count: u64,
+    /// Their sum, in milliseconds.
+    pub total_ms: f64,
+}
+
+/// One provider's share of the journal: its calls (attempts) and the tasks whose
+/// last call went to it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProviderUsage {
+    /// The provider's name.
+    pub provider: String,
+    /// Calls made (attempt rows, in flight included).
+    pub calls: u64,
+    /// Calls that failed.
+    pub failed_calls: u64,
+    /// Prompt tokens over its calls.
+    pub tokens_in: u64,
+    /// Completion tokens over its calls.
+    pub tokens_out: u64,
+    /// Dollars over its calls.
+    pub cost_usd: f64,
+    /// Latency of its finished calls.
+    pub call_latency: LatencySum,
+    /// Tasks whose last call went to it.
+    pub tasks: u64,
+    /// Of those, the ones that succeeded.
+    pub tasks_succeeded: u64,
+    /// Of those, the ones that failed.
+    pub tasks_failed: u64,
+    /// Duration of those tasks that ran and ended.
+    pub task_latency: LatencySum,
+}
+
+impl LatencySum {
+    /// The average in milliseconds, when anything was summed.
+    pub fn average_ms(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.total_ms / self.count as f64)
+    }
+}
+
+/// Which runs to list, newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunQuery {
+    /// Only runs of this tenant (`None`: every run).
+    pub tenant: Option<String>,
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only runs older than this one (the cursor).
+    pub before: Option<RunId>,
+    /// The most to return.
+    pub limit: u32,
+}
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The database is unreachable or failed; the write did not happen (or, for a
+    /// commit, it is unknown whether it did: commits are idempotent, so retry).
+    #[error("the journal is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A run with this idempotency key exists.
+    #[error("a run with this idempotency key exists")]
+    IdempotencyKeyTaken {
+        /// The existing run.
+        existing: RunId,
+    },
+    /// Stored data could not be read back (a bug or a manual edit).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The engine's and the server's port to the store.
+#[async_trait]
+pub trait Journal: Send + Sync + std::fmt::Debug {
+    /// Stores a new run with its first events, atomically. Fails with
+    /// [`JournalError::IdempotencyKeyTaken`] if its tenant already used its key.
+    async fn create_run(&self, run: &NewRun, events: &[Event]) -> Result<(), JournalError>;
+
+    /// Applies a set of writes in one transaction.
+    async fn commit(&self, commit: &Commit) -> Result<(), JournalError>;
+
+    /// A run by id, if it exists (and belongs to `tenant`, when one is given).
+    async fn get_run(
+        &self,
+        id: RunId,
+        tenant: Option<&str>,
+    ) -> Result<Option<RunRecord>, JournalError>;
+
+    /// The run a tenant created with an idempotency key.
+    async fn find_by_idempotency_key(
+        &self,
+        tenant: Option<&str>,
+        key: &str,
+    ) -> Result<Option<RunRecord>, JournalError>;
+
+    /// Runs, newest first.
+    async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, JournalError>;
+
+    /// A run's tasks in plan order.
+    async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError>;
+
+    /// A run's attempts in the order they began, optionally of one task only.
+    async fn list_attempts(
+        &self,
+        run_id: RunId,
+        task_id: Option<&TaskId>,
+    ) -> Result<Vec<AttemptRecord>, JournalError>;
+
+    /// A run's events with `seq > after`, in order, at most `limit`.
+    async fn events_after(
+        &self,
+        run_id: RunId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, JournalError>;
+
+    /// Runs that are not in a terminal status (to resume or close after a restart).
+    async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError>;
+
+    /// Whether the database answers and every migration is applied.
+    async fn ready(&self) -> Result<bool, JournalError>;
+
+    /// Every saved [`TelemetryRecord`], by provider then model (read once at start).
+    async fn load_telemetry(&self) -> Result<Vec<TelemetryRecord>, JournalError>;
+
+    /// Runs, tasks, calls, tokens and cost summed up, overall and per provider.
+    async fn stats(&self) -> Result<JournalStats, JournalError>;
+}

@@ -1,0 +1,282 @@
+//! One model call under the attempt protocol: the attempt row (and the caller's
+//! start events) are committed before the call; the finished attempt is handed back
+//! for the caller to commit together with the task's new state and its events.
+
+use std::time::{Duration, Instant};
+
+use baton_core::event::EventPayload;
+use baton_core::ids::{AttemptId, TaskId};
+use baton_core::journal::{AttemptRecord, JournalError, TaskRecord};
+use baton_core::status::{AttemptStatus, CallKind};
+use baton_core::usage::{Usage, estimate_tokens};
+use baton_providers::provider::{
+    Completion, CompletionRequest, ErrorKind, ProviderError, TimeoutKind,
+};
+use baton_router::{CallOutcome, RoutedModel};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use crate::ctx::{RunCtx, Write};
+
+/// A call to make.
+#[derive(Debug)]
+pub(crate) struct CallPlan<'a> {
+    pub(crate) kind: CallKind,
+    pub(crate) task_id: Option<&'a TaskId>,
+    /// The attempt's number within its task (or its kind, for run-level calls).
+    pub(crate) number: u32,
+    pub(crate) model: &'a RoutedModel,
+    /// The request; its `model` is set from `model` before the call.
+    pub(crate) request: CompletionRequest,
+    pub(crate) timeout: Duration,
+    /// Extra writes committed with the attempt row (e.g. `task_start` and the task
+    /// moving to `running`).
+    pub(crate) start: Write,
+}
+
+/// How a call ended.
+#[derive(Debug)]
+pub(crate) enum CallEnd {
+    /// The call returned output.
+    Done(Completion),
+    /// The provider failed (classified).
+    Failed(ProviderError),
+    /// The run was cancelled during the call.
+    Cancelled,
+}
+
+/// A finished call: its outcome and its attempt row, not yet committed.
+#[derive(Debug)]
+pub(crate) struct CallResult {
+    pub(crate) end: CallEnd,
+    pub(crate) attempt: AttemptRecord,
+    pub(crate) usage: Usage,
+    pub(crate) cost_usd: f64,
+    pub(crate) latency: Duration,
+}
+
+/// Why a call was not made.
+#[derive(Debug)]
+pub(crate) enum CallRefused {
+    /// Its worst-case cost would break the run's budget.
+    Budget { worst_case_usd: f64 },
+    /// The journal failed; nothing more can be done safely.
+    Journal(JournalError),
+    /// The run was cancelled before the call began.
+    Cancelled,
+}
+
+impl From<JournalError> for CallRefused {
+    fn from(err: JournalError) -> Self {
+        CallRefused::Journal(err)
+    }
+}
+
+/// Makes one call: reserves its worst case against the budget, commits the attempt
+/// row `in_flight`, calls the provider (streaming deltas as `task_delta` events when
+/// the run streams), and returns the outcome with the finished attempt row.
+pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallResult, CallRefused> {
+    let CallPlan {
+        kind,
+        task_id,
+        number,
+        model,
+        mut request,
+        timeout,
+        start,
+    } = plan;
+    request.model = model.model.clone();
+    let input_tokens = estimate_input_tokens(&request);
+    let max_output = u64::from(
+        request
+            .max_output_tokens
+            .min(model.max_output_tokens.max(1)),
+    );
+    request.max_output_tokens = max_output as u32;
+    let worst_case_usd = model.price.worst_case_cost(input_tokens, max_output);
+    if ctx.cancel.is_cancelled() {
+        return Err(CallRefused::Cancelled);
+    }
+    if !ctx.reserve(worst_case_usd) {
+        return Err(CallRefused::Budget { worst_case_usd });
+    }
+
+    let mut attempt = AttemptRecord {
+        id: AttemptId::new(),
+        run_id: ctx.run_id,
+        task_id: task_id.cloned(),
+        kind,
+        number,
+        provider: model.provider_name.clone(),
+        model: model.model.clone(),
+        status: AttemptStatus::InFlight,
+        reserved_cost_usd: worst_case_usd,
+        usage: None,
+        cost_usd: 0.0,
+        latency_ms: None,
+        error: None,
+        started_at: OffsetDateTime::now_utc(),
+        finished_at: None,
+    };
+    let mut start = start;
+    start.attempts.push(attempt.clone());
+    if let Err(err) = ctx.write(start).await {
+        ctx.settle(worst_case_usd, 0.0);
+        return Err(err.into());
+    }
+
+    let slots = ctx.provider_slots(&model.provider_name);
+    let began = Instant::now();
+    let stream_to = if request.stream { task_id } else { None };
+    let end = tokio::select! {
+        biased;
+        () = ctx.cancel.cancelled() => CallEnd::Cancelled,
+        end = async {
+            let Ok(_slot) = slots.acquire().await else {
+                return CallEnd::Failed(ProviderError::transient(ErrorKind::Unsupported, "provider slots closed"));
+            };
+            call_with_deltas(ctx, model, &request, stream_to, timeout).await
+        } => end,
+    };
+    let latency = began.elapsed();
+
+    let (usage, status, error) = match &end {
+        CallEnd::Done(completion) => (completion.usage, AttemptStatus::Succeeded, None),
+        CallEnd::Failed(err) => (
+            err.partial_usage.unwrap_or(Usage {
+                input_tokens,
+                estimated: true,
+                ..Usage::default()
+            }),
+            AttemptStatus::Failed,
+            Some(err.message.clone()),
+        ),
+        CallEnd::Cancelled => (
+            Usage {
+                input_tokens,
+                estimated: true,
+                ..Usage::default()
+            },
+            AttemptStatus::Cancelled,
+            Some("cancelled".to_owned()),
+        ),
+    };
+    let cost_usd = model.price.cost(&usage);
+    ctx.settle(worst_case_usd, cost_usd);
+    attempt.status = status;
+    attempt.usage = Some(usage);
+    attempt.cost_usd = cost_usd;
+    attempt.latency_ms = Some(latency.as_millis() as u64);
+    attempt.error = error;
+    attempt.finished_at = Some(OffsetDateTime::now_utc());
+
+    if !matches!(end, CallEnd::Cancelled) {
+        ctx.engine.router.record(
+            &model.provider_name,
+            &model.model,
+            &CallOutcome {
+                success: matches!(end, CallEnd::Done(_)),
+                latency,
+                time_to_first_token: None,
+                error: match &end {
+                    CallEnd::Failed(err) => Some((err.kind.clone(), err.message.clone())),
+                    _ => None,
+                },
+                usage,
+                cost_usd,
+            },
+        );
+    }
+    Ok(CallResult {
+        end,
+        attempt,
+        usage,
+        cost_usd,
+        latency,
+    })
+}
+
+/// Calls the provider with a time limit, turning streamed text into committed
+/// `task_delta` events when `stream_to` names a task.
+async fn call_with_deltas(
+    ctx: &RunCtx,
+    model: &RoutedModel,
+    request: &CompletionRequest,
+    stream_to: Option<&TaskId>,
+    timeout: Duration,
+) -> CallEnd {
+    let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
+    let deltas = stream_to.map(|_| &sender);
+    let call = tokio::time::timeout(timeout, model.provider.complete(request, deltas));
+    tokio::pin!(call);
+    let result = loop {
+        tokio::select! {
+            result = &mut call => break result,
+            Some(text) = receiver.recv(), if stream_to.is_some() => {
+                if let Some(task_id) = stream_to {
+                    publish_deltas(ctx, task_id, text, &mut receiver).await;
+                }
+            }
+        }
+    };
+    if let Some(task_id) = stream_to
+        && let Ok(text) = receiver.try_recv()
+    {
+        publish_deltas(ctx, task_id, text, &mut receiver).await;
+    }
+    match result {
+        Ok(Ok(completion)) => CallEnd::Done(completion),
+        Ok(Err(err)) => CallEnd::Failed(err),
+        Err(_elapsed) => CallEnd::Failed(ProviderError::transient(
+            ErrorKind::Timeout(TimeoutKind::Total),
+            format!(
+                "the call took longer than the task timeout of {:.1}s",
+                timeout.as_secs_f64()
+            ),
+        )),
+    }
+}
+
+/// Commits and publishes one `task_delta` holding `first` and whatever else has
+/// already arrived, so a fast stream costs few commits.
+async fn publish_deltas(
+    ctx: &RunCtx,
+    task_id: &TaskId,
+    first: String,
+    receiver: &mut mpsc::UnboundedReceiver<String>,
+) {
+    let mut text = first;
+    while let Ok(more) = receiver.try_recv() {
+        text.push_str(&more);
+    }
+    let event = EventPayload::TaskDelta {
+        task_id: task_id.clone(),
+        text,
+    };
+    if let Err(err) = ctx.write(Write::events(vec![event])).await {
+        // Deltas are a courtesy; the artifact carries the whole output.
+        tracing::warn!(run.id = %ctx.run_id, error = %err, "could not journal a task_delta");
+    }
+}
+
+/// The estimated prompt size of a request, for budgets and context checks.
+pub(crate) fn estimate_input_tokens(request: &CompletionRequest) -> u64 {
+    let system = request.system.as_deref().map_or(0, estimate_tokens);
+    let messages: u64 = request
+        .messages
+        .iter()
+        .map(|m| estimate_tokens(&m.content) + 4)
+        .sum();
+    system + messages + 8
+}
+
+/// A task row updated for the start of an attempt.
+pub(crate) fn task_started(task: &TaskRecord, model: &RoutedModel) -> TaskRecord {
+    let mut task = task.clone();
+    task.status = baton_core::status::TaskStatus::Running;
+    task.provider = Some(model.provider_name.clone());
+    task.model = Some(model.model.clone());
+    task.attempts += 1;
+    task.started_at.get_or_insert_with(OffsetDateTime::now_utc);
+    task
+}

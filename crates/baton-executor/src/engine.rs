@@ -1,0 +1,569 @@
+//! The engine's public face: submit a run, watch it, wait for it, cancel it, resume
+//! the runs a previous process left unfinished.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_core::error::{ErrorCode, HasCode, RunError};
+use baton_core::event::{Event, EventPayload};
+use baton_core::graph::{TaskGraph, Workflow};
+use baton_core::ids::RunId;
+use baton_core::journal::{Commit, Journal, JournalError, NewRun, RunRecord, RunState};
+use baton_core::request::{RequestError, RequestLimits, RunOptions, RunRequest};
+use baton_core::status::{AttemptStatus, RunStatus};
+use baton_core::usage::RunUsage;
+use baton_planner::PlannerConfig;
+use baton_router::Router;
+use baton_verifier::VerifyConfig;
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::ctx::RunCtx;
+use crate::hub::EventHub;
+use crate::retry::RetryPolicy;
+use crate::run::{RunStart, StopReason, execute, stats_event};
+
+/// The engine's configuration.
+#[derive(Clone, Debug, Default)]
+pub struct EngineConfig {
+    /// Option values used when a request leaves them out.
+    pub defaults: RunOptions,
+    /// What a request may ask for.
+    pub limits: RequestLimits,
+    /// How transient failures are retried.
+    pub retry: RetryPolicy,
+    /// The planner's settings (repair limit, output size).
+    pub planner: PlannerConfig,
+    /// The verifier's settings (length bounds, judge threshold).
+    pub verify: VerifyConfig,
+    /// The output allowance of a task call, in tokens.
+    pub task_max_output_tokens: u32,
+    /// The output allowance of a synthesis call, in tokens.
+    pub synthesis_max_output_tokens: u32,
+}
+
+impl EngineConfig {
+    /// The shipped defaults with the given output allowances.
+    pub fn with_defaults() -> Self {
+        Self {
+            task_max_output_tokens: 2048,
+            synthesis_max_output_tokens: 4096,
+            ..Self::default()
+        }
+    }
+}
+
+/// A request to start a run.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    /// The body as the client sent it (validated by the engine).
+    pub request: RunRequest,
+    /// The tenant that owns the run (`None` when auth is off).
+    pub tenant: Option<String>,
+    /// The client's `Idempotency-Key`, if any.
+    pub idempotency_key: Option<String>,
+    /// Whether model tokens are streamed as `task_delta` events when the request's
+    /// `options.stream` is left out (true for `POST /stream/run`).
+    pub stream_by_default: bool,
+}
+
+/// What `submit` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Started {
+    /// A new run was stored and started.
+    New(RunId),
+    /// The idempotency key named an existing run with the same body; nothing new started.
+    Existing(RunId),
+}
+
+impl Started {
+    /// The run's id either way.
+    pub fn run_id(self) -> RunId {
+        match self {
+            Started::New(id) | Started::Existing(id) => id,
+        }
+    }
+}
+
+/// Why the engine refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The request is invalid; the message says what to fix.
+    #[error(transparent)]
+    Invalid(#[from] RequestError),
+    /// The idempotency key was used before with a different body.
+    #[error(
+        "this Idempotency-Key was used for a different request: use a new key, or resend the same body"
+    )]
+    IdempotencyConflict,
+    /// No such run (for this tenant).
+    #[error("no run with id {0}")]
+    RunNotFound(RunId),
+    /// The store failed.
+    #[error("the journal is unavailable")]
+    Journal(#[from] JournalError),
+    /// The server is shutting down and takes no new runs.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+impl HasCode for EngineError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::Invalid(err) => err.code(),
+            EngineError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            EngineError::RunNotFound(_) => ErrorCode::RunNotFound,
+            EngineError::Journal(_) => ErrorCode::StorageUnavailable,
+            EngineError::ShuttingDown => ErrorCode::Unavailable,
+        }
+    }
+}
+
+/// The run engine. Cheap to clone: clones share one engine.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// What every run of the engine shares.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: EngineConfig,
+    pub(crate) journal: Arc<dyn Journal>,
+    pub(crate) router: Arc<Router>,
+    pub(crate) hub: EventHub,
+    /// The runs executing in this process. Inserted by `start` before the run's task
+    /// is spawned, removed by that task when the run ends.
+    live: Mutex<HashMap<RunId, LiveRun>>,
+    /// Owns every run task, so shutdown can wait for them.
+    tracker: TaskTracker,
+    /// Cancelled at shutdown: no new runs are accepted after it.
+    shutdown: CancellationToken,
+}
+
+#[derive(Debug)]
+struct LiveRun {
+    /// Cancels the run's calls.
+    cancel: CancellationToken,
+    /// Why the run was stopped, set before `cancel` fires.
+    stop: Arc<Mutex<Option<StopReason>>>,
+    /// Becomes true when the run's task has ended.
+    done: watch::Receiver<bool>,
+}
+
+impl Engine {
+    /// An engine writing to `journal` and routing with `router`.
+    pub fn new(config: EngineConfig, journal: Arc<dyn Journal>, router: Arc<Router>) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                config,
+                journal,
+                router,
+                hub: EventHub::default(),
+                live: Mutex::new(HashMap::new()),
+                tracker: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The store the engine writes to (the server reads runs through it).
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.inner.journal
+    }
+
+    /// The router the engine routes with.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.inner.router
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Validates a request, stores the run with its `run_created` event and starts it
+    /// in the background. Returns once the run is committed.
+    #[tracing::instrument(skip_all, fields(run.id))]
+    pub async fn submit(&self, submission: Submission) -> Result<Started, EngineError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(EngineError::ShuttingDown);
+        }
+        let config = &self.inner.config;
+        let mut defaults = config.defaults.clone();
+        defaults.stream = submission.stream_by_default;
+        let valid = submission.request.validate(&defaults, &config.limits)?;
+        let tenant = submission.tenant.as_deref();
+        let request_hash = submission
+            .idempotency_key
+            .as_ref()
+            .map(|_| request_hash(&submission));
+        if let Some(key) = &submission.idempotency_key
+            && let Some(existing) = self
+                .inner
+                .journal
+                .find_by_idempotency_key(tenant, key)
+                .await?
+        {
+            return same_request(&existing, request_hash.as_deref());
+        }
+
+        let run_id = RunId::new();
+        tracing::Span::current().record("run.id", tracing::field::display(run_id));
+        let stored = serde_json::json!({
+            "prompt": valid.prompt,
+            "workflow": submission.request.workflow,
+            "options": valid.options,
+            "metadata": valid.metadata,
+        });
+        let now = OffsetDateTime::now_utc();
+        let created = Event {
+            run_id,
+            seq: 1,
+            ts: now,
+            payload: EventPayload::RunCreated {
+                request: stored.clone(),
+            },
+        };
+        let new_run = NewRun {
+            id: run_id,
+            tenant: submission.tenant.clone(),
+            request: stored,
+            idempotency_key: submission.idempotency_key.clone(),
+            request_hash: request_hash.clone(),
+            status: RunStatus::Queued,
+            created_at: now,
+        };
+        match self
+            .inner
+            .journal
+            .create_run(&new_run, std::slice::from_ref(&created))
+            .await
+        {
+            Ok(()) => {}
+            Err(JournalError::IdempotencyKeyTaken { existing }) => {
+                // Another submission with the same key won the race.
+                let Some(run) = self.inner.journal.get_run(existing, tenant).await? else {
+                    return Err(EngineError::IdempotencyConflict);
+                };
+                return same_request(&run, request_hash.as_deref());
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let state = RunState {
+            id: run_id,
+            status: RunStatus::Queued,
+            plan: None,
+            output: None,
+            error: None,
+            usage: RunUsage::default(),
+            started_at: None,
+            finished_at: None,
+        };
+        let start = RunStart {
+            graph: valid.workflow,
+            graph_is_workflow: true,
+            tasks: Vec::new(),
+        };
+        self.start(state, 2, valid.options, valid.prompt, start);
+        Ok(Started::New(run_id))
+    }
+
+    /// Live events of a run running in this process, or `None` (read the journal).
+    /// Subscribe *before* reading the journal, then skip live events already read.
+    pub fn subscribe(&self, run_id: RunId) -> Option<broadcast::Receiver<Arc<Event>>> {
+        self.inner.hub.subscribe(run_id)
+    }
+
+    /// Returns when the run has ended (at once if it is not running in this process).
+    pub async fn wait(&self, run_id: RunId) {
+        let done = {
+            let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.get(&run_id).map(|run| run.done.clone())
+        };
+        if let Some(mut done) = done {
+            // An error means the sender is gone, i.e. the run's task ended.
+            let _ = done.wait_for(|finished| *finished).await;
+        }
+    }
+
+    /// Cancels a run: idempotent; a run that already ended is left as it is. Returns
+    /// once the cancellation is requested (the run's calls stop promptly after).
+    #[tracing::instrument(skip_all, fields(run.id = %run_id))]
+    pub async fn cancel(&self, run_id: RunId, tenant: Option<&str>) -> Result<(), EngineError> {
+        let Some(run) = self.inner.journal.get_run(run_id, tenant).await? else {
+            return Err(EngineError::RunNotFound(run_id));
+        };
+        if run.state.status.is_terminal() {
+            return Ok(());
+        }
+        let stopped = {
+            let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.get(&run_id).map(|run| {
+                let mut stop = run.stop.lock().unwrap_or_else(|p| p.into_inner());
+                stop.get_or_insert(StopReason::Cancelled);
+                run.cancel.cancel();
+            })
+        };
+        if stopped.is_none() {
+            // Not running here (e.g. it never started): close it in the journal.
+            self.close_unfinished(
+                &run,
+                RunStatus::Cancelled,
+                RunError::new(ErrorCode::Cancelled, "the run was cancelled"),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Picks up the runs a previous process left unfinished: interrupted calls are
+    /// recorded as such, and each run goes on from its journaled state (finished tasks
+    /// are not run again). Returns how many runs were resumed.
+    pub async fn resume_unfinished(&self) -> Result<usize, EngineError> {
+        let journal = &self.inner.journal;
+        let runs = journal.unfinished_runs().await?;
+        let mut resumed = 0;
+        for run in runs {
+            if run.state.status == RunStatus::AwaitingInput {
+                continue;
+            }
+            let attempts = journal.list_attempts(run.id, None).await?;
+            let now = OffsetDateTime::now_utc();
+            let interrupted: Vec<_> = attempts
+                .into_iter()
+                .filter(|a| a.status == AttemptStatus::InFlight)
+                .map(|mut a| {
+                    a.status = AttemptStatus::Interrupted;
+                    a.error = Some("the server stopped while this call was in flight".to_owned());
+                    a.finished_at = Some(now);
+                    a
+                })
+                .collect();
+            if !interrupted.is_empty() {
+                journal
+                    .commit(&Commit {
+                        attempts: interrupted,
+                        ..Commit::default()
+                    })
+                    .await?;
+            }
+            match self.prepare_resume(&run).await {
+                Ok(Some((options, prompt, start, next_seq))) => {
+                    tracing::info!(run.id = %run.id, "resuming an interrupted run");
+                    self.start(run.state.clone(), next_seq, options, prompt, start);
+                    resumed += 1;
+                }
+                Ok(None) | Err(_) => {
+                    let error = RunError::new(
+                        ErrorCode::Interrupted,
+                        "the server stopped during this run and its stored request could not be resumed",
+                    );
+                    self.close_unfinished(&run, RunStatus::Failed, error)
+                        .await?;
+                }
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// Stops taking new runs and stops the running ones at their next safe point; they
+    /// stay unfinished in the journal and are resumed at the next start.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        {
+            let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            for run in live.values() {
+                let mut stop = run.stop.lock().unwrap_or_else(|p| p.into_inner());
+                stop.get_or_insert(StopReason::Shutdown);
+                run.cancel.cancel();
+            }
+        }
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+    }
+
+    /// Spawns a run's task.
+    fn start(
+        &self,
+        state: RunState,
+        next_seq: u64,
+        options: RunOptions,
+        prompt: Option<String>,
+        start: RunStart,
+    ) {
+        let run_id = state.id;
+        let cancel = CancellationToken::new();
+        let stop = Arc::new(Mutex::new(None));
+        let (done_sender, done) = watch::channel(false);
+        self.inner.hub.open(run_id);
+        {
+            let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.insert(
+                run_id,
+                LiveRun {
+                    cancel: cancel.clone(),
+                    stop: stop.clone(),
+                    done,
+                },
+            );
+        }
+        let timeout = options.timeout_s.map(Duration::from_secs_f64);
+        let ctx = Arc::new(RunCtx::new(
+            self.inner.clone(),
+            state,
+            next_seq,
+            options,
+            prompt,
+            cancel.clone(),
+        ));
+        let inner = self.inner.clone();
+        self.inner.tracker.spawn(async move {
+            let timer = async {
+                match timeout {
+                    Some(timeout) => tokio::time::sleep(timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let run = execute(ctx, start, stop.clone());
+            tokio::pin!(run);
+            let result = tokio::select! {
+                result = &mut run => result,
+                () = timer => {
+                    stop.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(StopReason::Timeout);
+                    cancel.cancel();
+                    run.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::error!(run.id = %run_id, error = %err, "the run stopped: the journal failed; it will be resumed at the next start");
+            }
+            inner.hub.close(run_id);
+            inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);
+            let _ = done_sender.send(true);
+        });
+    }
+
+    /// Reads back what is needed to resume a run.
+    async fn prepare_resume(
+        &self,
+        run: &RunRecord,
+    ) -> Result<Option<(RunOptions, Option<String>, RunStart, u64)>, EngineError> {
+        let Ok(request) = serde_json::from_value::<RunRequest>(run.request.clone()) else {
+            return Ok(None);
+        };
+        let config = &self.inner.config;
+        let Ok(valid) = request.validate(&config.defaults, &config.limits) else {
+            return Ok(None);
+        };
+        let tasks = self.inner.journal.list_tasks(run.id).await?;
+        let graph = match &run.state.plan {
+            Some(plan) => {
+                let Ok(workflow) = serde_json::from_value::<Workflow>(plan.clone()) else {
+                    return Ok(None);
+                };
+                TaskGraph::new(workflow, &config.limits.graph).ok()
+            }
+            None => valid.workflow.clone(),
+        };
+        let tasks = if graph.is_some() && tasks.len() == graph.as_ref().map_or(0, TaskGraph::len) {
+            tasks
+        } else {
+            Vec::new()
+        };
+        let next_seq = self.last_seq(run.id).await? + 1;
+        let graph_is_workflow = run.state.plan.is_none();
+        Ok(Some((
+            valid.options,
+            valid.prompt,
+            RunStart {
+                graph,
+                graph_is_workflow,
+                tasks,
+            },
+            next_seq,
+        )))
+    }
+
+    async fn last_seq(&self, run_id: RunId) -> Result<u64, JournalError> {
+        let mut last = 0;
+        loop {
+            let page = self.inner.journal.events_after(run_id, last, 1000).await?;
+            match page.last() {
+                Some(event) => last = event.seq,
+                None => return Ok(last),
+            }
+        }
+    }
+
+    /// Ends a run that is not executing here, writing its final events.
+    async fn close_unfinished(
+        &self,
+        run: &RunRecord,
+        status: RunStatus,
+        error: RunError,
+    ) -> Result<(), EngineError> {
+        let tasks = self.inner.journal.list_tasks(run.id).await?;
+        let next_seq = self.last_seq(run.id).await? + 1;
+        let mut state = run.state.clone();
+        state.status = status;
+        state.error = Some(error.clone());
+        state.finished_at = Some(OffsetDateTime::now_utc());
+        let elapsed = (OffsetDateTime::now_utc() - run.created_at).unsigned_abs();
+        let now = OffsetDateTime::now_utc();
+        let events = [
+            EventPayload::Final {
+                status,
+                output: None,
+                error: Some(error),
+            },
+            stats_event(&state, &tasks, elapsed),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, payload)| Event {
+            run_id: run.id,
+            seq: next_seq + i as u64,
+            ts: now,
+            payload,
+        })
+        .collect();
+        self.inner
+            .journal
+            .commit(&Commit {
+                run: Some(state),
+                events,
+                ..Commit::default()
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Whether a stored run was created from the same body as a retried submission.
+fn same_request(existing: &RunRecord, request_hash: Option<&str>) -> Result<Started, EngineError> {
+    if existing.request_hash.as_deref() == request_hash {
+        Ok(Started::Existing(existing.id))
+    } else {
+        Err(EngineError::IdempotencyConflict)
+    }
+}
+
+/// A stable fingerprint of what a client asked for (FNV-1a over the canonical JSON
+/// of the body and the endpoint's streaming default), to tell a retried submission
+/// from a different one under the same idempotency key.
+fn request_hash(submission: &Submission) -> String {
+    let canonical = serde_json::to_string(&submission.request).unwrap_or_default();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in canonical
+        .bytes()
+        .chain([u8::from(submission.stream_by_default)])
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("fnv1a64:{hash:016x}")
+}

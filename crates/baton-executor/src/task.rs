@@ -1,0 +1,451 @@
+//! One task from start to end: route it, call the model, retry transient failures,
+//! verify the output, repair it, fall back to the next model, or fail.
+
+use std::time::Duration;
+
+use baton_core::event::{Check, EventPayload};
+use baton_core::graph::TaskSpec;
+use baton_core::journal::{JournalError, TaskRecord};
+use baton_core::status::{AttemptStatus, CallKind, TaskStatus};
+use baton_providers::provider::CompletionRequest;
+use baton_router::{ModelRef, Route, RouteRequest};
+use time::OffsetDateTime;
+
+use crate::call::{CallEnd, CallPlan, CallRefused, estimate_input_tokens, make_call, task_started};
+use crate::ctx::{RunCtx, Write};
+use crate::retry::RetryDecision;
+
+/// How a task ended.
+#[derive(Debug)]
+pub(crate) enum TaskEnd {
+    /// Its output passed verification.
+    Succeeded,
+    /// Every model failed; the message says why.
+    Failed,
+    /// Its worst-case cost would have broken the budget.
+    BudgetExceeded,
+    /// The run was stopped while it ran.
+    Cancelled,
+    /// The journal failed.
+    Journal(JournalError),
+}
+
+/// Runs one task and returns its final record and how it ended.
+pub(crate) async fn run_task(
+    ctx: &RunCtx,
+    spec: &TaskSpec,
+    record: TaskRecord,
+    dependency_outputs: Vec<(baton_core::ids::TaskId, String)>,
+) -> (TaskRecord, TaskEnd) {
+    let mut runner = TaskRunner {
+        ctx,
+        spec,
+        task: record,
+        attempt_no: 0,
+        judge_no: 0,
+    };
+    let end = runner.run(&dependency_outputs).await;
+    (runner.task, end)
+}
+
+struct TaskRunner<'a> {
+    ctx: &'a RunCtx,
+    spec: &'a TaskSpec,
+    task: TaskRecord,
+    attempt_no: u32,
+    judge_no: u32,
+}
+
+/// What happened on one model, when it did not end the task.
+enum ModelEnd {
+    /// Move to the next model; the message says why this one was left.
+    Fallback(String),
+    /// The task ended.
+    End(TaskEnd),
+}
+
+impl TaskRunner<'_> {
+    async fn run(&mut self, dependency_outputs: &[(baton_core::ids::TaskId, String)]) -> TaskEnd {
+        let config = &self.ctx.engine.config;
+        let deps: Vec<_> = dependency_outputs
+            .iter()
+            .map(|(id, out)| (id, out.as_str()))
+            .collect();
+        let mut base = baton_planner::task_request(
+            self.spec,
+            self.ctx.prompt.as_deref(),
+            &deps,
+            config.task_max_output_tokens,
+        );
+        base.stream = self.ctx.options.stream;
+
+        let mut tried: Vec<ModelRef> = Vec::new();
+        let mut route = match self.route(&base, &tried) {
+            Ok(route) => route,
+            Err(message) => return self.unroutable(message, &base, &tried).await,
+        };
+        loop {
+            let decision = EventPayload::Decision {
+                task_id: self.task.task_id.clone(),
+                provider: route.chosen.provider_name.clone(),
+                model: route.chosen.model.clone(),
+                score: route.score,
+                candidates: route.candidates.clone(),
+            };
+            if let Err(err) = self.ctx.write(Write::events(vec![decision])).await {
+                return TaskEnd::Journal(err);
+            }
+            let reason = match self.run_on_model(&route, &base).await {
+                ModelEnd::End(end) => return end,
+                ModelEnd::Fallback(reason) => reason,
+            };
+            tried.push(ModelRef {
+                provider: route.chosen.provider_name.clone(),
+                model: route.chosen.model.clone(),
+            });
+            match self.route(&base, &tried) {
+                Ok(next) => {
+                    let failed = EventPayload::TaskFailed {
+                        task_id: self.task.task_id.clone(),
+                        error: reason,
+                        fallback: Some(format!(
+                            "{}/{}",
+                            next.chosen.provider_name, next.chosen.model
+                        )),
+                    };
+                    if let Err(err) = self.ctx.write(Write::events(vec![failed])).await {
+                        return TaskEnd::Journal(err);
+                    }
+                    route = next;
+                }
+                Err(_) => {
+                    if self.over_budget_only(&base, &tried) {
+                        return self.budget_exceeded().await;
+                    }
+                    return self.fail(reason, None).await;
+                }
+            }
+        }
+    }
+
+    /// No model can take the task: because of the budget (the run ends
+    /// `budget_exceeded`), or for the router's reasons.
+    async fn unroutable(
+        &mut self,
+        message: String,
+        request: &CompletionRequest,
+        tried: &[ModelRef],
+    ) -> TaskEnd {
+        if self.over_budget_only(request, tried) {
+            return self.budget_exceeded().await;
+        }
+        self.fail(message, None).await
+    }
+
+    /// Whether some model could take the task were it not for the budget.
+    fn over_budget_only(&self, request: &CompletionRequest, tried: &[ModelRef]) -> bool {
+        self.ctx.budget_left().is_some() && self.route_with_budget(request, tried, None).is_ok()
+    }
+
+    async fn budget_exceeded(&mut self) -> TaskEnd {
+        let message = "every model that could take this task might cost more than is left of the run's budget".to_owned();
+        match self.fail(message, None).await {
+            TaskEnd::Failed => TaskEnd::BudgetExceeded,
+            other => other,
+        }
+    }
+
+    fn route(&self, request: &CompletionRequest, tried: &[ModelRef]) -> Result<Route, String> {
+        self.route_with_budget(request, tried, self.ctx.budget_left())
+    }
+
+    fn route_with_budget(
+        &self,
+        request: &CompletionRequest,
+        tried: &[ModelRef],
+        budget_left_usd: Option<f64>,
+    ) -> Result<Route, String> {
+        self.ctx
+            .engine
+            .router
+            .route(&RouteRequest {
+                kind: CallKind::Task,
+                capability: self.spec.capability,
+                pinned: self.spec.model.as_deref(),
+                input_tokens: estimate_input_tokens(request),
+                max_output_tokens: request.max_output_tokens,
+                budget_left_usd,
+                profile: self.ctx.options.profile,
+                exclude: tried,
+            })
+            .map_err(|err| err.to_string())
+    }
+
+    /// Attempts, retries and repairs on one model.
+    async fn run_on_model(&mut self, route: &Route, base: &CompletionRequest) -> ModelEnd {
+        let model = &route.chosen;
+        let options = &self.ctx.options;
+        let max_retries = self.spec.max_retries.unwrap_or(options.max_retries);
+        let timeout =
+            Duration::from_secs_f64(self.spec.timeout_s.unwrap_or(options.task_timeout_s));
+        let mut request = base.clone();
+        let mut retries = 0;
+        let mut repairs = 0;
+        loop {
+            self.attempt_no += 1;
+            let started = task_started(&self.task, model);
+            let start_event = EventPayload::TaskStart {
+                task_id: self.task.task_id.clone(),
+                attempt: self.attempt_no,
+                provider: model.provider_name.clone(),
+                model: model.model.clone(),
+            };
+            let plan = CallPlan {
+                kind: CallKind::Task,
+                task_id: Some(&self.task.task_id),
+                number: self.attempt_no,
+                model,
+                request: request.clone(),
+                timeout,
+                start: Write {
+                    tasks: vec![started.clone()],
+                    events: vec![start_event],
+                    ..Write::default()
+                },
+            };
+            let call = match make_call(self.ctx, plan).await {
+                Ok(call) => call,
+                Err(CallRefused::Budget { worst_case_usd }) => {
+                    let message = format!(
+                        "the next call could cost up to ${worst_case_usd:.4}, more than is left of the run's budget"
+                    );
+                    return ModelEnd::End(match self.fail(message, None).await {
+                        TaskEnd::Failed => TaskEnd::BudgetExceeded,
+                        other => other,
+                    });
+                }
+                Err(CallRefused::Cancelled) => {
+                    return ModelEnd::End(self.cancelled(Vec::new()).await);
+                }
+                Err(CallRefused::Journal(err)) => return ModelEnd::End(TaskEnd::Journal(err)),
+            };
+            self.task = started;
+            self.task.usage.record_call(&call.usage, call.cost_usd);
+            let (usage, cost_usd) = (call.usage, call.cost_usd);
+            let mut write = Write {
+                attempts: vec![call.attempt],
+                ..Write::default()
+            }
+            .with_run(move |state| state.usage.record_call(&usage, cost_usd));
+
+            let completion = match call.end {
+                CallEnd::Done(completion) => completion,
+                CallEnd::Cancelled => return ModelEnd::End(self.cancelled(write.attempts).await),
+                CallEnd::Failed(err) => {
+                    if err.is_transient() {
+                        retries += 1;
+                        let unit: f64 = rand::random();
+                        let policy = &self.ctx.engine.config.retry;
+                        if let RetryDecision::RetryAfter(delay) =
+                            policy.decide(retries, max_retries, err.retry_after, unit)
+                        {
+                            write.tasks.push(self.task.clone());
+                            write.events.push(EventPayload::TaskRetry {
+                                task_id: self.task.task_id.clone(),
+                                attempt: self.attempt_no,
+                                delay_ms: delay.as_millis() as u64,
+                                error: err.message.clone(),
+                            });
+                            if let Err(err) = self.ctx.write(write).await {
+                                return ModelEnd::End(TaskEnd::Journal(err));
+                            }
+                            tokio::select! {
+                                () = tokio::time::sleep(delay) => continue,
+                                () = self.ctx.cancel.cancelled() => {
+                                    return ModelEnd::End(self.cancelled(Vec::new()).await);
+                                }
+                            }
+                        }
+                    }
+                    write.tasks.push(self.task.clone());
+                    if let Err(err) = self.ctx.write(write).await {
+                        return ModelEnd::End(TaskEnd::Journal(err));
+                    }
+                    return ModelEnd::Fallback(err.message);
+                }
+            };
+
+            let output = completion.text;
+            write.tasks.push(self.task.clone());
+            write.events.push(EventPayload::TaskArtifact {
+                task_id: self.task.task_id.clone(),
+                output: output.clone(),
+                usage: call.usage,
+                cost_usd: call.cost_usd,
+                latency_ms: call.latency.as_millis() as u64,
+            });
+            if let Err(err) = self.ctx.write(write).await {
+                return ModelEnd::End(TaskEnd::Journal(err));
+            }
+
+            let verdict = match self.verify(&output).await {
+                Ok(verdict) => verdict,
+                Err(end) => return ModelEnd::End(end),
+            };
+            let verified = EventPayload::TaskVerified {
+                task_id: self.task.task_id.clone(),
+                passed: verdict.passed,
+                score: verdict.score,
+                checks: verdict.checks.clone(),
+            };
+            if verdict.passed {
+                self.task.status = TaskStatus::Succeeded;
+                self.task.output = Some(output);
+                self.task.error = None;
+                self.task.finished_at = Some(OffsetDateTime::now_utc());
+                let write = Write {
+                    tasks: vec![self.task.clone()],
+                    events: vec![verified],
+                    ..Write::default()
+                };
+                return ModelEnd::End(match self.ctx.write(write).await {
+                    Ok(_) => TaskEnd::Succeeded,
+                    Err(err) => TaskEnd::Journal(err),
+                });
+            }
+            let failed: Vec<Check> = verdict.checks.into_iter().filter(|c| !c.passed).collect();
+            let reason = describe_failed_checks(&failed);
+            let mut events = vec![verified];
+            let repair = repairs < options.repair_limit;
+            if repair {
+                repairs += 1;
+                events.push(EventPayload::TaskRepaired {
+                    task_id: self.task.task_id.clone(),
+                    attempt: self.attempt_no + 1,
+                    reason: reason.clone(),
+                });
+            }
+            if let Err(err) = self.ctx.write(Write::events(events)).await {
+                return ModelEnd::End(TaskEnd::Journal(err));
+            }
+            if !repair {
+                return ModelEnd::Fallback(format!("the output failed verification: {reason}"));
+            }
+            request = baton_verifier::repair_request(base, &output, &failed);
+        }
+    }
+
+    /// Checks the output and, when asked to, has a model judge it.
+    async fn verify(&mut self, output: &str) -> Result<baton_verifier::Verdict, TaskEnd> {
+        let config = &self.ctx.engine.config.verify;
+        let checks = baton_verifier::check_output(self.spec, output, config);
+        let judge = self.ctx.options.verify
+            && !self.spec.success_criteria.is_empty()
+            && checks.iter().all(|c| c.passed);
+        let judgement = if judge {
+            self.judge(output).await?
+        } else {
+            None
+        };
+        Ok(baton_verifier::verdict(checks, judgement.as_ref(), config))
+    }
+
+    /// One judge call; a judge that cannot answer leaves the output unjudged rather
+    /// than failing a good output for the judge's sake.
+    async fn judge(&mut self, output: &str) -> Result<Option<baton_verifier::Judgement>, TaskEnd> {
+        let request = baton_verifier::judge_request(self.spec, output);
+        let route = self.ctx.engine.router.route(&RouteRequest {
+            kind: CallKind::Judge,
+            capability: baton_core::graph::Capability::Reasoning,
+            pinned: None,
+            input_tokens: estimate_input_tokens(&request),
+            max_output_tokens: request.max_output_tokens,
+            budget_left_usd: self.ctx.budget_left(),
+            profile: self.ctx.options.profile,
+            exclude: &[],
+        });
+        let Ok(route) = route else {
+            return Ok(None);
+        };
+        self.judge_no += 1;
+        let plan = CallPlan {
+            kind: CallKind::Judge,
+            task_id: Some(&self.task.task_id),
+            number: self.judge_no,
+            model: &route.chosen,
+            request,
+            timeout: Duration::from_secs_f64(self.ctx.options.task_timeout_s),
+            start: Write::default(),
+        };
+        let call = match make_call(self.ctx, plan).await {
+            Ok(call) => call,
+            Err(CallRefused::Budget { .. }) => return Ok(None),
+            Err(CallRefused::Cancelled) => return Err(self.cancelled(Vec::new()).await),
+            Err(CallRefused::Journal(err)) => return Err(TaskEnd::Journal(err)),
+        };
+        self.task.usage.record_call(&call.usage, call.cost_usd);
+        let (usage, cost_usd) = (call.usage, call.cost_usd);
+        let cancelled = call.attempt.status == AttemptStatus::Cancelled;
+        let write = Write {
+            attempts: vec![call.attempt],
+            tasks: vec![self.task.clone()],
+            ..Write::default()
+        }
+        .with_run(move |state| state.usage.record_call(&usage, cost_usd));
+        if let Err(err) = self.ctx.write(write).await {
+            return Err(TaskEnd::Journal(err));
+        }
+        if cancelled {
+            return Err(self.cancelled(Vec::new()).await);
+        }
+        Ok(match call.end {
+            CallEnd::Done(completion) => baton_verifier::parse_judgement(&completion.text).ok(),
+            CallEnd::Failed(_) | CallEnd::Cancelled => None,
+        })
+    }
+
+    async fn fail(&mut self, error: String, fallback: Option<String>) -> TaskEnd {
+        self.task.status = TaskStatus::Failed;
+        self.task.error = Some(error.clone());
+        self.task.finished_at = Some(OffsetDateTime::now_utc());
+        let event = EventPayload::TaskFailed {
+            task_id: self.task.task_id.clone(),
+            error,
+            fallback,
+        };
+        let write = Write {
+            tasks: vec![self.task.clone()],
+            events: vec![event],
+            ..Write::default()
+        };
+        match self.ctx.write(write).await {
+            Ok(_) => TaskEnd::Failed,
+            Err(err) => TaskEnd::Journal(err),
+        }
+    }
+
+    async fn cancelled(&mut self, attempts: Vec<baton_core::journal::AttemptRecord>) -> TaskEnd {
+        self.task.status = TaskStatus::Cancelled;
+        self.task.finished_at = Some(OffsetDateTime::now_utc());
+        let write = Write {
+            tasks: vec![self.task.clone()],
+            attempts,
+            ..Write::default()
+        };
+        match self.ctx.write(write).await {
+            Ok(_) => TaskEnd::Cancelled,
+            Err(err) => TaskEnd::Journal(err),
+        }
+    }
+}
+
+fn describe_failed_checks(failed: &[Check]) -> String {
+    failed
+        .iter()
+        .map(|check| match &check.detail {
+            Some(detail) => format!("{}: {detail}", check.name),
+            None => check.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

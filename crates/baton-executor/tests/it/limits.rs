@@ -1,0 +1,182 @@
+//! Concurrency, priority, budgets and fail-fast.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use baton_core::error::ErrorCode;
+use baton_core::event::EventPayload;
+use baton_core::status::{RunStatus, TaskStatus};
+use serde_json::json;
+
+use crate::support::{Scripted, Step, TestEngine, of};
+
+#[tokio::test(start_paused = true)]
+async fn parallel_tasks_never_exceed_max_concurrency_and_start_by_priority() {
+    let provider = Scripted::with([]);
+    *provider.latency.lock().unwrap() = Duration::from_secs(10);
+    let test = TestEngine::new(provider);
+    let priorities = [0, 5, 1, 5, 3, 0];
+    let tasks: Vec<_> = priorities
+        .iter()
+        .enumerate()
+        .map(|(i, p)| json!({"id": format!("t{i}"), "instructions": format!("task {i}"), "priority": p}))
+        .collect();
+    let began = tokio::time::Instant::now();
+
+    let id = test
+        .run(json!({"workflow": {"tasks": tasks}, "options": {"max_concurrency": 2, "assemble": "concat"}}))
+        .await;
+
+    assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
+    assert_eq!(
+        test.provider.peak.load(Ordering::SeqCst),
+        2,
+        "never more than max_concurrency calls"
+    );
+    let started: Vec<String> = of(&test.events(id).await, "task_start")
+        .into_iter()
+        .map(|e| match e {
+            EventPayload::TaskStart { task_id, .. } => task_id.to_string(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        started,
+        ["t1", "t3", "t4", "t2", "t0", "t5"],
+        "priority, then plan order"
+    );
+    // Three waves of two ten-second calls: the makespan is the critical path.
+    assert_eq!(began.elapsed().as_secs(), 30);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sequential_runs_one_task_at_a_time_in_plan_order() {
+    let test = TestEngine::new(Scripted::with([]));
+    let tasks = json!([
+        {"id": "a", "instructions": "a", "priority": 0},
+        {"id": "b", "instructions": "b", "priority": 9}
+    ]);
+
+    let id = test
+        .run(json!({"workflow": {"tasks": tasks}, "options": {"strategy": "sequential", "assemble": "concat"}}))
+        .await;
+
+    assert_eq!(test.provider.peak.load(Ordering::SeqCst), 1);
+    let order = test.provider.order.lock().unwrap().clone();
+    assert!(
+        order[0].contains("Your task (a)") && order[1].contains("Your task (b)"),
+        "{order:?}"
+    );
+    assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_could_break_the_budget_is_not_made() {
+    let test = TestEngine::new(Scripted::with([]));
+
+    let id = test
+        .run(json!({"workflow": {"tasks": [{"id": "a", "instructions": "x"}]}, "options": {"budget_usd": 0.0001}}))
+        .await;
+
+    let run = test.record(id).await;
+    assert_eq!(run.state.status, RunStatus::Failed);
+    assert_eq!(run.state.error.unwrap().code, ErrorCode::BudgetExceeded);
+    assert_eq!(test.calls(), 0, "no call was made");
+    assert!(
+        test.attempts(id).await.is_empty(),
+        "no attempt row was written"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn fail_fast_cancels_the_running_tasks_at_the_first_failure() {
+    // a fails on both models a second in (b's call is in flight by then); b hangs
+    // until it is cancelled.
+    let second = Duration::from_secs(1);
+    let test = TestEngine::new(Scripted::per_task([
+        (
+            "a",
+            vec![Step::ServerError(second), Step::ServerError(second)],
+        ),
+        ("b", vec![Step::Hang]),
+    ]));
+    let tasks = json!([{"id": "a", "instructions": "a"}, {"id": "b", "instructions": "b"}]);
+
+    let id = test
+        .run(
+            json!({"workflow": {"tasks": tasks}, "options": {"fail_fast": true, "max_retries": 0}}),
+        )
+        .await;
+
+    let run = test.record(id).await;
+    let attempts: Vec<_> = test
+        .attempts(id)
+        .await
+        .iter()
+        .map(|a| {
+            (
+                a.task_id.clone(),
+                a.model.clone(),
+                a.status,
+                a.error.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(run.state.status, RunStatus::Failed, "{attempts:?}");
+    assert_eq!(run.state.error.unwrap().code, ErrorCode::TaskFailed);
+    let statuses: Vec<_> = test.tasks(id).await.iter().map(|t| t.status).collect();
+    assert_eq!(statuses, [TaskStatus::Failed, TaskStatus::Cancelled]);
+    assert_eq!(
+        test.provider.dropped_in_flight.load(Ordering::SeqCst),
+        1,
+        "b's call was dropped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_critical_task_skips_its_dependents_and_a_non_critical_one_makes_the_run_partial()
+{
+    let test = TestEngine::new(Scripted::per_task([(
+        "optional",
+        vec![Step::BadRequest, Step::BadRequest],
+    )]));
+    let tasks = json!([
+        {"id": "optional", "instructions": "may fail", "critical": false},
+        {"id": "after", "instructions": "needs {{optional}}", "depends_on": ["optional"], "critical": false},
+        {"id": "main", "instructions": "works"}
+    ]);
+
+    let id = test
+        .run(json!({"workflow": {"tasks": tasks}, "options": {"assemble": "concat"}}))
+        .await;
+
+    let run = test.record(id).await;
+    let attempts: Vec<_> = test
+        .attempts(id)
+        .await
+        .iter()
+        .map(|a| {
+            (
+                a.task_id.clone(),
+                a.model.clone(),
+                a.status,
+                a.error.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(run.state.status, RunStatus::Partial, "{attempts:?}");
+    let statuses: Vec<_> = test.tasks(id).await.iter().map(|t| t.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            TaskStatus::Failed,
+            TaskStatus::Skipped,
+            TaskStatus::Succeeded
+        ]
+    );
+    assert_eq!(
+        run.state.output.as_deref(),
+        Some("ok"),
+        "the one succeeded output is the answer"
+    );
+}

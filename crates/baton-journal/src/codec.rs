@@ -1,0 +1,213 @@
+//! What both backends share when they turn records into columns and back: numbers,
+//! times, tenants, statuses, JSON, and de-duplicating the rows of one commit.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::str::FromStr;
+
+use baton_core::event::Event;
+use baton_core::journal::{JournalError, TelemetryRecord};
+use baton_core::status::UnknownStatus;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use crate::error::corrupt;
+
+/// The columns of a run, in one order for both backends (a literal, for `concat!`).
+macro_rules! run_columns {
+    () => {
+        "id, tenant, request, idempotency_key, request_hash, status, plan, output, error, \
+         llm_calls, tokens_in, tokens_out, cost_usd, created_at, updated_at, started_at, \
+         finished_at"
+    };
+}
+
+/// The columns of a task.
+macro_rules! task_columns {
+    () => {
+        "run_id, task_id, position, spec, status, output, error, provider, model, attempts, \
+         llm_calls, tokens_in, tokens_out, cost_usd, started_at, finished_at"
+    };
+}
+
+/// The columns of an attempt.
+macro_rules! attempt_columns {
+    () => {
+        "id, run_id, task_id, kind, number, provider, model, status, reserved_cost_usd, \
+         tokens_in, tokens_out, tokens_cached, tokens_reasoning, usage_estimated, cost_usd, \
+         latency_ms, error, started_at, finished_at"
+    };
+}
+
+/// The terminal run statuses as an SQL list (a literal, for `concat!`). The
+/// `runs_unfinished_idx` index of both migrations has the same predicate, so the
+/// query can use it; a unit test checks the list against `RunStatus::is_terminal`.
+macro_rules! terminal_run_statuses {
+    () => {
+        "('succeeded', 'partial', 'failed', 'cancelled')"
+    };
+}
+
+pub(crate) use {attempt_columns, run_columns, task_columns, terminal_run_statuses};
+
+/// How SQLite stores a time: UTC, microseconds, fixed width, so that text order is
+/// time order.
+const SQLITE_TIME_FORMAT: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// A count as a database integer. Counts never come near `i64::MAX`; one that did
+/// would be stored as `i64::MAX` rather than fail the commit.
+pub(crate) fn to_db_int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A stored count, which must not be negative.
+pub(crate) fn from_db_u64(value: i64, what: &str) -> Result<u64, JournalError> {
+    u64::try_from(value).map_err(|_| corrupt(what, format_args!("negative count {value}")))
+}
+
+/// A stored small count, which must fit in 32 bits.
+pub(crate) fn from_db_u32(value: i64, what: &str) -> Result<u32, JournalError> {
+    u32::try_from(value).map_err(|_| corrupt(what, format_args!("count {value} out of range")))
+}
+
+/// A time as both backends store it: in UTC, cut to whole microseconds (the
+/// precision of PostgreSQL's `timestamptz`), so both read back the same value.
+pub(crate) fn db_time(ts: OffsetDateTime) -> OffsetDateTime {
+    let utc = ts.to_offset(UtcOffset::UTC);
+    let micros = utc.nanosecond() / 1_000 * 1_000;
+    utc.replace_nanosecond(micros).unwrap_or(utc)
+}
+
+/// A time as SQLite text.
+pub(crate) fn sqlite_time(ts: OffsetDateTime) -> Result<String, JournalError> {
+    db_time(ts)
+        .format(SQLITE_TIME_FORMAT)
+        .map_err(|error| corrupt("time", error))
+}
+
+/// SQLite text back to a time.
+pub(crate) fn parse_sqlite_time(text: &str, what: &str) -> Result<OffsetDateTime, JournalError> {
+    PrimitiveDateTime::parse(text, SQLITE_TIME_FORMAT)
+        .map(PrimitiveDateTime::assume_utc)
+        .map_err(|error| corrupt(what, error))
+}
+
+/// The tenant column: `''` stands for "no tenant" (auth off), so that the unique
+/// constraint on `(tenant, idempotency_key)` also holds for runs without one.
+pub(crate) fn tenant_to_db(tenant: Option<&str>) -> &str {
+    tenant.unwrap_or("")
+}
+
+/// The tenant column back to a tenant.
+pub(crate) fn tenant_from_db(tenant: String) -> Option<String> {
+    if tenant.is_empty() {
+        None
+    } else {
+        Some(tenant)
+    }
+}
+
+/// A stored status name back to its enum.
+pub(crate) fn parse_status<T>(text: &str, what: &str) -> Result<T, JournalError>
+where
+    T: FromStr<Err = UnknownStatus>,
+{
+    text.parse().map_err(|error| corrupt(what, error))
+}
+
+/// A value as JSON text.
+pub(crate) fn to_json<T: Serialize + ?Sized>(
+    value: &T,
+    what: &str,
+) -> Result<String, JournalError> {
+    serde_json::to_string(value).map_err(|error| corrupt(what, error))
+}
+
+/// JSON text back to a value.
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, JournalError> {
+    serde_json::from_str(text).map_err(|error| corrupt(what, error))
+}
+
+/// An event as the JSON text to store, checked to read back as the same event, so
+/// that a value JSON cannot hold (a NaN score becomes `null`) fails this commit
+/// instead of every later read of the run's log.
+pub(crate) fn event_json(event: &Event) -> Result<String, JournalError> {
+    let text = to_json(event, "event")?;
+    let back: Event = serde_json::from_str(&text).map_err(|error| {
+        corrupt(
+            "event",
+            format_args!(
+                "event {} of run {} would not read back: {error}",
+                event.seq, event.run_id
+            ),
+        )
+    })?;
+    if back != *event {
+        return Err(corrupt(
+            "event",
+            format_args!(
+                "event {} of run {} would not read back the same",
+                event.seq, event.run_id
+            ),
+        ));
+    }
+    Ok(text)
+}
+
+/// The items with the last one of each key kept, in their first order: a commit
+/// that names the same row twice means its last state.
+pub(crate) fn last_per_key<T, K, F>(items: &[T], key: F) -> Vec<&T>
+where
+    K: Eq + Hash,
+    F: Fn(&T) -> K,
+{
+    if items.len() < 2 {
+        return items.iter().collect();
+    }
+    let mut seen = HashSet::with_capacity(items.len());
+    let mut kept: Vec<&T> = items
+        .iter()
+        .rev()
+        .filter(|item| seen.insert(key(item)))
+        .collect();
+    kept.reverse();
+    kept
+}
+
+/// The items with the first one of each key kept: an event, once written, is never
+/// replaced.
+pub(crate) fn first_per_key<T, K, F>(items: &[T], key: F) -> Vec<&T>
+where
+    K: Eq + Hash,
+    F: Fn(&T) -> K,
+{
+    if items.len() < 2 {
+        return items.iter().collect();
+    }
+    let mut seen = HashSet::with_capacity(items.len());
+    items.iter().filter(|item| seen.insert(key(item))).collect()
+}
+
+/// Telemetry rows with only the newest of each `(provider, model)`, in their first
+/// order: a row never replaces a newer one, within a commit as across commits.
+pub(crate) fn newest_telemetry(records: &[TelemetryRecord]) -> Vec<&TelemetryRecord> {
+    let mut kept: Vec<&TelemetryRecord> = Vec::with_capacity(records.len());
+    for record in records {
+        match kept
+            .iter_mut()
+            .find(|k| k.provider == record.provider && k.model == record.model)
+        {
+            Some(existing) if existing.updated_at <= record.updated_at => *existing = record,
+            Some(_) => {}
+            None => kept.push(record),
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+//! Tests of the column codec shared by both backends.
+
+use baton_core::status::RunStatus;
+use time::macros::datetime;
+
+use super::{
+    db_time, first_per_key, from_db_u32, from_db_u64, last_per_key, parse_sqlite_time, sqlite_time,
+    tenant_from_db, tenant_to_db, to_db_int,
+};
+
+#[test]
+fn the_terminal_status_list_matches_the_domain() {
+    let expected: Vec<String> = RunStatus::ALL
+        .iter()
+        .filter(|status| status.is_terminal())
+        .map(|status| format!("'{status}'"))
+        .collect();
+    assert_eq!(
+        terminal_run_statuses!(),
+        format!("({})", expected.join(", "))
+    );
+}
+
+#[test]
+fn the_terminal_status_list_is_the_one_in_both_migrations() {
+    let migrations = concat!(
+        include_str!("../../../../migrations/postgres/20261121000001_create_runs.sql"),
+        include_str!("../../../../migrations/sqlite/20261121000001_create_runs.sql"),
+    );
+    let predicate = concat!("where status not in ", terminal_run_statuses!());
+    assert_eq!(migrations.matches(predicate).count(), 2);
+}
+
+#[test]
+fn times_are_kept_to_the_microsecond_in_utc() {
+    let ts = datetime!(2026-11-21 13:14:15.123456789 +02:00);
+    let stored = db_time(ts);
+    assert_eq!(stored, datetime!(2026-11-21 11:14:15.123456 UTC));
+    assert_eq!(stored.offset(), time::UtcOffset::UTC);
+}
+
+#[test]
+fn sqlite_times_are_fixed_width_utc_text_that_reads_back() {
+    let ts = datetime!(2026-11-21 13:14:15.5 +02:00);
+    let text = sqlite_time(ts).unwrap();
+    assert_eq!(text, "2026-11-21T11:14:15.500000Z");
+    assert_eq!(parse_sqlite_time(&text, "ts").unwrap(), ts);
+}
+
+#[test]
+fn sqlite_time_text_sorts_in_time_order() {
+    let earlier = sqlite_time(datetime!(2026-11-21 09:59:59.999999 UTC)).unwrap();
+    let later = sqlite_time(datetime!(2026-11-21 10:00:00 UTC)).unwrap();
+    assert!(earlier < later);
+}
+
+#[test]
+fn counts_round_trip_and_bad_stored_counts_are_corrupt() {
+    assert_eq!(from_db_u64(to_db_int(42), "n").unwrap(), 42);
+    assert_eq!(to_db_int(u64::MAX), i64::MAX);
+    assert!(from_db_u64(-1, "n").is_err());
+    assert!(from_db_u32(i64::from(u32::MAX) + 1, "n").is_err());
+}
+
+#[test]
+fn no_tenant_is_stored_as_the_empty_string() {
+    assert_eq!(tenant_to_db(None), "");
+    assert_eq!(tenant_from_db(String::new()), None);
+    assert_eq!(tenant_from_db("acme".to_owned()), Some("acme".to_owned()));
+}
+
+#[test]
+fn a_commit_that_names_a_row_twice_keeps_the_last_state_and_the_first_event() {
+    let rows = [("a", 1), ("b", 1), ("a", 2)];
+    let last: Vec<_> = last_per_key(&rows, |row| row.0)
+        .into_iter()
+        .copied()
+        .collect();
+    assert_eq!(last, [("b", 1), ("a", 2)]);
+    let first: Vec<_> = first_per_key(&rows, |row| row.0)
+        .into_iter()
+        .copied()
+        .collect();
+    assert_eq!(first, [("a", 1), ("b", 1)]);
+}

@@ -1,0 +1,1429 @@
+//! The conformance suite: the behaviour every journal must have, as stories that
+//! panic on the first broken promise. `tests/it` runs each one on SQLite always and
+//! on PostgreSQL when `BATON_TEST_DATABASE_URL` is set; an in-memory journal (for
+//! engine tests) can run the `&dyn Journal` stories too.
+//!
+//! Each `&dyn Journal` story expects an empty, migrated journal of its own. Each
+//! `&JournalConfig` story expects the URL of an empty database that has not been
+//! migrated, and opens (and reopens) the store itself.
+#![expect(
+    clippy::expect_used,
+    reason = "a test suite: a failed expectation is a failed test, with its message"
+)]
+
+use baton_core::error::{ErrorCode, RunError};
+use baton_core::event::{Candidate, Check, Event, EventPayload, PlanPhase};
+use baton_core::graph::TaskSpec;
+use baton_core::ids::{AttemptId, RunId, TaskId};
+use baton_core::journal::{
+    AttemptRecord, Commit, Journal, JournalError, JournalStats, NewRun, RunQuery, RunRecord,
+    RunState, TaskRecord, TelemetryRecord,
+};
+use baton_core::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
+use baton_core::usage::{RunUsage, Usage};
+use futures_util::future::join_all;
+use serde_json::json;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+use crate::{JournalConfig, Store};
+
+// ---------------------------------------------------------------------------
+// Stories on any journal.
+// ---------------------------------------------------------------------------
+
+/// A created run reads back exactly as it was stored, with its first events, by id
+/// and by idempotency key.
+pub async fn created_run_reads_back_as_stored(journal: &dyn Journal) {
+    // Arrange
+    let run = new_run(Some("acme"), Some("key-1"));
+    let created = run_created(&run);
+
+    // Act
+    journal
+        .create_run(&run, std::slice::from_ref(&created))
+        .await
+        .expect("create_run");
+
+    // Assert
+    let stored = journal
+        .get_run(run.id, None)
+        .await
+        .expect("get_run")
+        .expect("the run exists");
+    assert_eq!(stored, expected_record(&run, stored.updated_at));
+    assert!(stored.updated_at >= stored.created_at, "updated_at is set");
+    let by_key = journal
+        .find_by_idempotency_key(Some("acme"), "key-1")
+        .await
+        .expect("find_by_idempotency_key");
+    assert_eq!(by_key.as_ref().map(|found| found.id), Some(run.id));
+    assert_eq!(events_of(journal, run.id).await, vec![created]);
+    let missing = journal.get_run(RunId::new(), None).await.expect("get_run");
+    assert_eq!(missing, None, "an unknown id finds nothing");
+}
+
+/// A second run with a tenant's taken idempotency key is refused, names the run
+/// that holds the key, and writes nothing at all.
+pub async fn taken_idempotency_key_writes_nothing(journal: &dyn Journal) {
+    // Arrange
+    let first = new_run(Some("acme"), Some("same-key"));
+    journal
+        .create_run(&first, &[run_created(&first)])
+        .await
+        .expect("create the first run");
+    let second = new_run(Some("acme"), Some("same-key"));
+
+    // Act
+    let refused = journal.create_run(&second, &[run_created(&second)]).await;
+
+    // Assert
+    match refused {
+        Err(JournalError::IdempotencyKeyTaken { existing }) => assert_eq!(existing, first.id),
+        other => panic!("expected IdempotencyKeyTaken, got {other:?}"),
+    }
+    let second_stored = journal.get_run(second.id, None).await.expect("get_run");
+    assert_eq!(second_stored, None, "the refused run is not stored");
+    assert!(
+        events_of(journal, second.id).await.is_empty(),
+        "the refused run's events are not stored"
+    );
+    assert_eq!(all_runs(journal).await.len(), 1);
+}
+
+/// Idempotency keys are scoped to a tenant: another tenant (or no tenant) may use
+/// the same key, and runs without a key never conflict.
+pub async fn idempotency_keys_are_per_tenant(journal: &dyn Journal) {
+    let acme = new_run(Some("acme"), Some("shared"));
+    let globex = new_run(Some("globex"), Some("shared"));
+    let no_tenant = new_run(None, Some("shared"));
+    let keyless_a = new_run(Some("acme"), None);
+    let keyless_b = new_run(Some("acme"), None);
+    for run in [&acme, &globex, &no_tenant, &keyless_a, &keyless_b] {
+        journal
+            .create_run(run, &[run_created(run)])
+            .await
+            .expect("create_run");
+    }
+
+    for (tenant, expected) in [
+        (Some("acme"), acme.id),
+        (Some("globex"), globex.id),
+        (None, no_tenant.id),
+    ] {
+        let found = journal
+            .find_by_idempotency_key(tenant, "shared")
+            .await
+            .expect("find_by_idempotency_key")
+            .expect("the tenant's run");
+        assert_eq!(found.id, expected, "tenant {tenant:?}");
+    }
+    let unused = journal
+        .find_by_idempotency_key(Some("initech"), "shared")
+        .await
+        .expect("find_by_idempotency_key");
+    assert_eq!(unused, None);
+    assert_eq!(all_runs(journal).await.len(), 5);
+}
+
+/// A commit writes the run's new state, its tasks, attempts, events and the
+/// router's telemetry, and they all read back as written.
+pub async fn commit_writes_run_tasks_attempts_and_events(journal: &dyn Journal) {
+    // Arrange
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let mut state = running_state(&run);
+    state.plan = Some(json!({"tasks": [{"id": "research", "instructions": "Look it up."}]}));
+    state.usage = RunUsage {
+        llm_calls: 1,
+        tokens_in: 120,
+        tokens_out: 80,
+        cost_usd: 0.0042,
+    };
+    let task = task_record(run.id, "research", 0, TaskStatus::Running);
+    let attempt = in_flight_attempt(run.id, Some("research"), 1, at(10));
+    let events = vec![
+        event(run.id, 2, plan_completed()),
+        event(run.id, 3, task_start("research", 1)),
+    ];
+    let telemetry = vec![telemetry_record("sim", "sim-large", 0.75, at(11))];
+    let commit = Commit {
+        run: Some(state.clone()),
+        tasks: vec![task.clone()],
+        attempts: vec![attempt.clone()],
+        events: events.clone(),
+        telemetry: telemetry.clone(),
+    };
+
+    // Act
+    journal.commit(&commit).await.expect("commit");
+
+    // Assert
+    let stored = journal
+        .get_run(run.id, None)
+        .await
+        .expect("get_run")
+        .expect("the run");
+    assert_eq!(stored.state, state);
+    assert_eq!(list_tasks(journal, run.id).await, vec![task]);
+    assert_eq!(list_attempts(journal, run.id).await, vec![attempt]);
+    assert_eq!(events_of(journal, run.id).await[1..], events[..]);
+    assert_eq!(load_telemetry(journal).await, telemetry);
+}
+
+/// Applying the same commit twice leaves the journal as one application did: no
+/// duplicate tasks, attempts or events.
+pub async fn reapplying_a_commit_is_harmless(journal: &dyn Journal) {
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let commit = Commit {
+        run: Some(running_state(&run)),
+        tasks: vec![task_record(run.id, "a", 0, TaskStatus::Running)],
+        attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(1))],
+        events: vec![
+            event(run.id, 2, task_start("a", 1)),
+            event(run.id, 3, delta("a", "hello")),
+        ],
+        telemetry: vec![telemetry_record("sim", "sim-large", 0.5, at(2))],
+    };
+
+    journal.commit(&commit).await.expect("first commit");
+    let after_once = snapshot(journal, run.id).await;
+    journal.commit(&commit).await.expect("second commit");
+    let after_twice = snapshot(journal, run.id).await;
+
+    assert_eq!(after_twice.tasks, after_once.tasks);
+    assert_eq!(after_twice.attempts, after_once.attempts);
+    assert_eq!(after_twice.events, after_once.events);
+    assert_eq!(after_twice.events.len(), 3);
+    assert_eq!(after_twice.run.state, after_once.run.state);
+    assert_eq!(load_telemetry(journal).await, commit.telemetry);
+}
+
+/// An event, once written, is never replaced: a later commit with the same
+/// `(run_id, seq)` keeps the first one.
+pub async fn a_written_event_is_never_replaced(journal: &dyn Journal) {
+    let run = new_run(None, None);
+    let created = run_created(&run);
+    journal
+        .create_run(&run, std::slice::from_ref(&created))
+        .await
+        .expect("create_run");
+    let first = event(run.id, 2, delta("a", "first"));
+    journal
+        .commit(&events_commit(vec![first.clone()]))
+        .await
+        .expect("commit");
+
+    journal
+        .commit(&events_commit(vec![event(run.id, 2, delta("a", "second"))]))
+        .await
+        .expect("commit of the same seq");
+
+    assert_eq!(events_of(journal, run.id).await, vec![created, first]);
+}
+
+/// A commit that cannot be applied whole (here: an event of a run that does not
+/// exist) fails, and none of its other writes land.
+pub async fn failed_commit_writes_nothing(journal: &dyn Journal) {
+    // Arrange
+    let run = new_run(None, None);
+    let created = run_created(&run);
+    journal
+        .create_run(&run, std::slice::from_ref(&created))
+        .await
+        .expect("create_run");
+    let before = snapshot(journal, run.id).await;
+    let unknown_run = RunId::new();
+    let commit = Commit {
+        run: Some(running_state(&run)),
+        tasks: vec![task_record(run.id, "a", 0, TaskStatus::Running)],
+        attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(1))],
+        events: vec![
+            event(run.id, 2, task_start("a", 1)),
+            event(unknown_run, 1, delta("a", "orphan")),
+        ],
+        telemetry: vec![telemetry_record("sim", "sim-large", 0.5, at(2))],
+    };
+
+    // Act
+    let result = journal.commit(&commit).await;
+
+    // Assert
+    assert!(result.is_err(), "a commit naming an unknown run must fail");
+    let after = snapshot(journal, run.id).await;
+    assert_eq!(after.run.state, before.run.state, "the run is unchanged");
+    assert!(after.tasks.is_empty(), "no task landed");
+    assert!(after.attempts.is_empty(), "no attempt landed");
+    assert_eq!(after.events, vec![created], "no event landed");
+    assert!(
+        load_telemetry(journal).await.is_empty(),
+        "no telemetry landed"
+    );
+}
+
+/// A run state without a plan leaves the stored plan as it is; every other field
+/// of the state is replaced.
+pub async fn a_state_without_plan_keeps_the_stored_plan(journal: &dyn Journal) {
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let plan = json!({"tasks": [{"id": "only", "instructions": "Do it."}]});
+    let mut planned = running_state(&run);
+    planned.plan = Some(plan.clone());
+    journal
+        .commit(&state_commit(planned))
+        .await
+        .expect("commit the plan");
+
+    let mut finished = running_state(&run);
+    finished.plan = None;
+    finished.status = RunStatus::Failed;
+    finished.output = Some("partial answer".to_owned());
+    finished.error = Some(RunError::new(
+        ErrorCode::BudgetExceeded,
+        "the budget ran out",
+    ));
+    finished.finished_at = Some(at(30));
+    journal
+        .commit(&state_commit(finished.clone()))
+        .await
+        .expect("commit the end");
+
+    let stored = journal
+        .get_run(run.id, None)
+        .await
+        .expect("get_run")
+        .expect("the run");
+    assert_eq!(stored.state.plan, Some(plan));
+    assert_eq!(
+        RunState {
+            plan: None,
+            ..stored.state
+        },
+        finished
+    );
+}
+
+/// `events_after` returns the events after a seq, in seq order, at most `limit`,
+/// only of the run asked for, and each reads back exactly as written (nanosecond
+/// times, odd floats, any text).
+pub async fn events_after_a_seq_come_in_order_and_round_trip_exactly(journal: &dyn Journal) {
+    // Arrange
+    let run = new_run(None, None);
+    let other = new_run(None, None);
+    let mut events = vec![run_created(&run)];
+    events.extend(
+        varied_payloads()
+            .into_iter()
+            .zip(2..)
+            .map(|(payload, seq)| event(run.id, seq, payload)),
+    );
+    let n_events = events.len();
+    journal
+        .create_run(&run, &events[..1])
+        .await
+        .expect("create_run");
+    journal
+        .create_run(&other, &[run_created(&other)])
+        .await
+        .expect("create the other run");
+    // Written out of order and in two commits: the log is ordered by seq.
+    let (early, late) = events[1..].split_at(4);
+    journal
+        .commit(&events_commit(late.to_vec()))
+        .await
+        .expect("commit the late events");
+    journal
+        .commit(&events_commit(early.to_vec()))
+        .await
+        .expect("commit the early events");
+
+    // Act & Assert
+    assert_eq!(events_of(journal, run.id).await, events);
+    let page = journal
+        .events_after(run.id, 2, 3)
+        .await
+        .expect("events_after");
+    assert_eq!(page, events[2..5]);
+    let last = u64::try_from(n_events).expect("a small count");
+    let tail = journal
+        .events_after(run.id, last - 1, 100)
+        .await
+        .expect("events_after");
+    assert_eq!(tail, events[n_events - 1..]);
+    let none = journal
+        .events_after(run.id, last, 100)
+        .await
+        .expect("events_after");
+    assert!(none.is_empty(), "nothing after the last event");
+    assert_eq!(events_of(journal, other.id).await.len(), 1);
+}
+
+/// A run is visible to its own tenant and to a caller that names no tenant, and to
+/// no other tenant, by id or in a list.
+pub async fn other_tenants_cannot_see_a_run(journal: &dyn Journal) {
+    let acme = new_run(Some("acme"), None);
+    let untenanted = new_run(None, None);
+    for run in [&acme, &untenanted] {
+        journal
+            .create_run(run, &[run_created(run)])
+            .await
+            .expect("create_run");
+    }
+
+    let own = journal
+        .get_run(acme.id, Some("acme"))
+        .await
+        .expect("get_run");
+    let anyone = journal.get_run(acme.id, None).await.expect("get_run");
+    let other = journal
+        .get_run(acme.id, Some("globex"))
+        .await
+        .expect("get_run");
+    let cross = journal
+        .get_run(untenanted.id, Some("acme"))
+        .await
+        .expect("get_run");
+
+    assert_eq!(own.map(|run| run.id), Some(acme.id));
+    assert_eq!(anyone.map(|run| run.id), Some(acme.id));
+    assert_eq!(other, None, "another tenant does not see it");
+    assert_eq!(cross, None, "a tenant does not see runs without a tenant");
+    let listed = list_ids(
+        journal,
+        RunQuery {
+            tenant: Some("globex".to_owned()),
+            limit: 10,
+            ..RunQuery::default()
+        },
+    )
+    .await;
+    assert!(listed.is_empty(), "another tenant lists nothing");
+}
+
+/// `list_runs` returns runs newest first and pages with a `before` cursor: each
+/// page holds only runs strictly older than the cursor, and the last page is short.
+pub async fn list_runs_is_newest_first_and_pages_with_a_cursor(journal: &dyn Journal) {
+    // Arrange: five runs, created in order (their UUIDv7 ids grow).
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let run = new_run(None, None);
+        journal
+            .create_run(&run, &[run_created(&run)])
+            .await
+            .expect("create_run");
+        ids.push(run.id);
+    }
+    let page = |before: Option<RunId>| RunQuery {
+        before,
+        limit: 2,
+        ..RunQuery::default()
+    };
+
+    // Act
+    let first = list_ids(journal, page(None)).await;
+    let second = list_ids(journal, page(first.last().copied())).await;
+    let third = list_ids(journal, page(second.last().copied())).await;
+    let beyond = list_ids(journal, page(third.last().copied())).await;
+
+    // Assert
+    assert_eq!(first, [ids[4], ids[3]]);
+    assert_eq!(second, [ids[2], ids[1]]);
+    assert_eq!(third, [ids[0]]);
+    assert!(beyond.is_empty());
+    let none = list_ids(
+        journal,
+        RunQuery {
+            limit: 0,
+            ..RunQuery::default()
+        },
+    )
+    .await;
+    assert!(none.is_empty(), "a limit of 0 returns nothing");
+}
+
+/// `list_runs` filters by status and by tenant, and the filters combine with the
+/// cursor.
+pub async fn list_runs_filters_by_status_and_tenant(journal: &dyn Journal) {
+    // Arrange: r0..r5; r1 and r3 succeed; r4 and r5 belong to acme.
+    let mut runs = Vec::new();
+    for tenant in [None, None, None, None, Some("acme"), Some("acme")] {
+        let run = new_run(tenant, None);
+        journal
+            .create_run(&run, &[run_created(&run)])
+            .await
+            .expect("create_run");
+        runs.push(run);
+    }
+    for index in [1, 3] {
+        let mut state = running_state(&runs[index]);
+        state.status = RunStatus::Succeeded;
+        journal.commit(&state_commit(state)).await.expect("commit");
+    }
+    let ids: Vec<RunId> = runs.iter().map(|run| run.id).collect();
+    let query = |tenant: Option<&str>, status: Option<RunStatus>, before: Option<RunId>| RunQuery {
+        tenant: tenant.map(str::to_owned),
+        status,
+        before,
+        limit: 10,
+    };
+
+    // Act & Assert
+    let succeeded = list_ids(journal, query(None, Some(RunStatus::Succeeded), None)).await;
+    assert_eq!(succeeded, [ids[3], ids[1]]);
+    let queued = list_ids(journal, query(None, Some(RunStatus::Queued), None)).await;
+    assert_eq!(queued, [ids[5], ids[4], ids[2], ids[0]]);
+    let queued_before = list_ids(journal, query(None, Some(RunStatus::Queued), Some(ids[4]))).await;
+    assert_eq!(queued_before, [ids[2], ids[0]]);
+    let acme = list_ids(journal, query(Some("acme"), None, None)).await;
+    assert_eq!(acme, [ids[5], ids[4]]);
+    let acme_succeeded = list_ids(
+        journal,
+        query(Some("acme"), Some(RunStatus::Succeeded), None),
+    )
+    .await;
+    assert!(acme_succeeded.is_empty());
+    let everyone = list_ids(journal, query(None, None, None)).await;
+    assert_eq!(everyone.len(), 6);
+}
+
+/// An attempt is written `in_flight` with its reserved cost and no usage, then
+/// rewritten in place with its outcome, usage, cost and latency.
+pub async fn attempt_goes_from_in_flight_to_succeeded(journal: &dyn Journal) {
+    // Arrange
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let in_flight = in_flight_attempt(run.id, Some("draft"), 1, at(5));
+    journal
+        .commit(&Commit {
+            tasks: vec![task_record(run.id, "draft", 0, TaskStatus::Running)],
+            attempts: vec![in_flight.clone()],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit the attempt in flight");
+    assert_eq!(
+        list_attempts(journal, run.id).await,
+        vec![in_flight.clone()]
+    );
+
+    // Act
+    let succeeded = AttemptRecord {
+        status: AttemptStatus::Succeeded,
+        usage: Some(Usage {
+            input_tokens: 1_200,
+            output_tokens: 340,
+            cached_input_tokens: 1_000,
+            reasoning_tokens: 120,
+            estimated: true,
+        }),
+        cost_usd: 0.012_345,
+        latency_ms: Some(850),
+        finished_at: Some(at(6)),
+        ..in_flight.clone()
+    };
+    journal
+        .commit(&Commit {
+            attempts: vec![succeeded.clone()],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit the outcome");
+
+    // Assert
+    assert_eq!(
+        list_attempts(journal, run.id).await,
+        vec![succeeded.clone()]
+    );
+    let of_task = journal
+        .list_attempts(run.id, Some(&task_id("draft")))
+        .await
+        .expect("list_attempts");
+    assert_eq!(of_task, vec![succeeded]);
+}
+
+/// A run's attempts list in the order they began (then by id), and filter by task;
+/// run-level calls have no task.
+pub async fn attempts_list_in_start_order_and_by_task(journal: &dyn Journal) {
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let mut plan = in_flight_attempt(run.id, None, 1, at(1));
+    plan.kind = CallKind::Plan;
+    let a1 = in_flight_attempt(run.id, Some("a"), 1, at(2));
+    let b1 = in_flight_attempt(run.id, Some("b"), 1, at(3));
+    let mut judge_a = in_flight_attempt(run.id, Some("a"), 1, at(4));
+    judge_a.kind = CallKind::Judge;
+    // Written in another order than they began.
+    journal
+        .commit(&Commit {
+            attempts: vec![judge_a.clone(), b1.clone(), plan.clone(), a1.clone()],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit");
+
+    assert_eq!(
+        list_attempts(journal, run.id).await,
+        vec![plan, a1.clone(), b1, judge_a.clone()]
+    );
+    let of_a = journal
+        .list_attempts(run.id, Some(&task_id("a")))
+        .await
+        .expect("list_attempts");
+    assert_eq!(of_a, vec![a1, judge_a]);
+    let other_run = journal
+        .list_attempts(RunId::new(), None)
+        .await
+        .expect("list_attempts");
+    assert!(other_run.is_empty());
+}
+
+/// A run's tasks list in plan order, and a task written again is replaced in place.
+pub async fn tasks_list_in_plan_order_and_are_replaced_in_place(journal: &dyn Journal) {
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let write = task_record(run.id, "write", 2, TaskStatus::Pending);
+    let outline = task_record(run.id, "outline", 1, TaskStatus::Pending);
+    let research = task_record(run.id, "research", 0, TaskStatus::Pending);
+    journal
+        .commit(&Commit {
+            tasks: vec![write.clone(), outline.clone(), research.clone()],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit the plan's tasks");
+
+    let done = TaskRecord {
+        status: TaskStatus::Succeeded,
+        output: Some("Findings: …".to_owned()),
+        provider: Some("sim".to_owned()),
+        model: Some("sim-large".to_owned()),
+        attempts: 2,
+        usage: RunUsage {
+            llm_calls: 2,
+            tokens_in: 900,
+            tokens_out: 400,
+            cost_usd: 0.003,
+        },
+        started_at: Some(at(3)),
+        finished_at: Some(at(9)),
+        ..research
+    };
+    journal
+        .commit(&Commit {
+            tasks: vec![done.clone()],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit the result");
+
+    assert_eq!(
+        list_tasks(journal, run.id).await,
+        vec![done, outline, write]
+    );
+}
+
+/// The unfinished runs are exactly those not in a terminal status, oldest first.
+pub async fn unfinished_runs_are_those_not_in_a_terminal_status(journal: &dyn Journal) {
+    let mut unfinished = Vec::new();
+    for &status in RunStatus::ALL {
+        let run = new_run(None, None);
+        journal
+            .create_run(&run, &[run_created(&run)])
+            .await
+            .expect("create_run");
+        let mut state = running_state(&run);
+        state.status = status;
+        journal.commit(&state_commit(state)).await.expect("commit");
+        if !status.is_terminal() {
+            unfinished.push(run.id);
+        }
+    }
+
+    let found: Vec<RunId> = journal
+        .unfinished_runs()
+        .await
+        .expect("unfinished_runs")
+        .iter()
+        .map(|run| run.id)
+        .collect();
+
+    assert_eq!(found, unfinished);
+    assert_eq!(found.len(), 3, "queued, running and awaiting_input");
+}
+
+/// Many commits at once all land; none fails because another is writing.
+pub async fn concurrent_commits_all_land(journal: &dyn Journal) {
+    const N_COMMITS: u64 = 24;
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let commits: Vec<Commit> = (0..N_COMMITS)
+        .map(|index| {
+            let name = format!("t{index}");
+            let position = u32::try_from(index).expect("a small index");
+            Commit {
+                run: Some(running_state(&run)),
+                tasks: vec![task_record(run.id, &name, position, TaskStatus::Running)],
+                attempts: vec![in_flight_attempt(run.id, Some(&name), 1, at(1))],
+                events: vec![event(run.id, index + 2, task_start(&name, 1))],
+                telemetry: Vec::new(),
+            }
+        })
+        .collect();
+
+    let results = join_all(commits.iter().map(|commit| journal.commit(commit))).await;
+
+    for result in results {
+        result.expect("every concurrent commit succeeds");
+    }
+    let expected_len = usize::try_from(N_COMMITS).expect("a small count");
+    assert_eq!(list_tasks(journal, run.id).await.len(), expected_len);
+    assert_eq!(list_attempts(journal, run.id).await.len(), expected_len);
+    assert_eq!(events_of(journal, run.id).await.len(), expected_len + 1);
+}
+
+/// Several creates racing with one tenant and key make exactly one run; every
+/// other create is told which run holds the key.
+pub async fn racing_creates_with_one_key_make_one_run(journal: &dyn Journal) {
+    let runs: Vec<NewRun> = (0..8)
+        .map(|_| new_run(Some("acme"), Some("race")))
+        .collect();
+    let events: Vec<Vec<Event>> = runs.iter().map(|run| vec![run_created(run)]).collect();
+
+    let results = join_all(
+        runs.iter()
+            .zip(&events)
+            .map(|(run, events)| journal.create_run(run, events)),
+    )
+    .await;
+
+    let winners: Vec<RunId> = runs
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| result.is_ok())
+        .map(|(run, _)| run.id)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one create wins: {results:?}");
+    let winner = winners[0];
+    for result in &results {
+        match result {
+            Ok(()) => {}
+            Err(JournalError::IdempotencyKeyTaken { existing }) => assert_eq!(*existing, winner),
+            Err(other) => panic!("expected IdempotencyKeyTaken, got {other:?}"),
+        }
+    }
+    assert_eq!(all_runs(journal).await.len(), 1);
+    for run in &runs {
+        let n_events = events_of(journal, run.id).await.len();
+        assert_eq!(
+            n_events,
+            usize::from(run.id == winner),
+            "events of {}",
+            run.id
+        );
+    }
+}
+
+/// A migrated journal is ready.
+pub async fn a_migrated_journal_is_ready(journal: &dyn Journal) {
+    assert!(journal.ready().await.expect("ready"), "ready after migrate");
+}
+
+/// Telemetry rows read back exactly, by provider then model (a provider's own row
+/// has an empty model); a row replaces the stored one only when it is not older,
+/// and of two rows for one key in a commit the newer wins.
+pub async fn telemetry_reads_back_and_an_older_state_never_replaces_a_newer_one(
+    journal: &dyn Journal,
+) {
+    // Arrange
+    let model = telemetry_record("openai", "gpt-4o", 0.5, at(10));
+    let provider = telemetry_record("openai", "", 1.0, at(10));
+    let other = telemetry_record("anthropic", "claude-sonnet-4-5", 0.125, at(10));
+    journal
+        .commit(&Commit {
+            telemetry: vec![model.clone(), provider.clone(), other.clone()],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit");
+    assert_eq!(
+        load_telemetry(journal).await,
+        vec![other.clone(), provider.clone(), model.clone()],
+        "read back exactly, ordered by provider then model"
+    );
+
+    // Act: an older state, then a newer one and an older one in the same commit.
+    journal
+        .commit(&Commit {
+            telemetry: vec![telemetry_record("openai", "gpt-4o", 0.0, at(5))],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit an older state");
+    let after_older = load_telemetry(journal).await;
+    let newer = telemetry_record("openai", "gpt-4o", 0.875, at(20));
+    journal
+        .commit(&Commit {
+            telemetry: vec![
+                newer.clone(),
+                telemetry_record("openai", "gpt-4o", 0.25, at(15)),
+            ],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit a newer and an older state");
+
+    // Assert
+    assert_eq!(
+        after_older,
+        vec![other.clone(), provider.clone(), model],
+        "an older state is ignored"
+    );
+    assert_eq!(
+        load_telemetry(journal).await,
+        vec![other, provider, newer],
+        "the newest state of the commit replaced the stored one"
+    );
+}
+
+/// `stats` counts runs and tasks by status, sums calls, tokens, cost and latency
+/// per provider (tasks by the provider of their last call), and averages the
+/// duration of the tasks that ran and ended.
+pub async fn stats_sum_runs_tasks_and_calls_per_provider(journal: &dyn Journal) {
+    // Arrange: an empty journal first.
+    let empty = journal.stats().await.expect("stats of an empty journal");
+    assert_eq!(empty, JournalStats::default());
+    let finished = new_run(None, None);
+    let running = new_run(None, None);
+    for run in [&finished, &running] {
+        journal
+            .create_run(run, &[run_created(run)])
+            .await
+            .expect("create_run");
+    }
+    let mut done = running_state(&finished);
+    done.status = RunStatus::Succeeded;
+    done.finished_at = Some(at(30));
+    let mut first = task_record(finished.id, "first", 0, TaskStatus::Succeeded);
+    first.provider = Some("openai".to_owned());
+    first.started_at = Some(at(1));
+    first.finished_at = Some(at(3));
+    let mut second = task_record(finished.id, "second", 1, TaskStatus::Failed);
+    second.provider = Some("anthropic".to_owned());
+    second.started_at = Some(at(1));
+    second.finished_at = Some(at(2) + Duration::milliseconds(500));
+    let mut skipped = task_record(finished.id, "skipped", 2, TaskStatus::Skipped);
+    skipped.finished_at = Some(at(4));
+    let waiting = task_record(running.id, "waiting", 0, TaskStatus::Pending);
+    let call = |run_id, task: &str, provider: &str, status, tokens: (u64, u64), cost, ms| {
+        let mut attempt = in_flight_attempt(run_id, Some(task), 1, at(1));
+        attempt.provider = provider.to_owned();
+        attempt.status = status;
+        attempt.usage = Some(Usage {
+            input_tokens: tokens.0,
+            output_tokens: tokens.1,
+            ..Usage::default()
+        });
+        attempt.cost_usd = cost;
+        attempt.latency_ms = Some(ms);
+        attempt
+    };
+    let attempts = vec![
+        call(
+            finished.id,
+            "first",
+            "openai",
+            AttemptStatus::Failed,
+            (100, 0),
+            0.001,
+            200,
+        ),
+        call(
+            finished.id,
+            "first",
+            "openai",
+            AttemptStatus::Succeeded,
+            (100, 50),
+            0.25,
+            800,
+        ),
+        call(
+            finished.id,
+            "second",
+            "anthropic",
+            AttemptStatus::Failed,
+            (40, 10),
+            0.5,
+            1000,
+        ),
+        in_flight_attempt(running.id, Some("waiting"), 1, at(5)),
+    ];
+    journal
+        .commit(&Commit {
+            run: Some(done),
+            tasks: vec![first, second, skipped],
+            attempts: attempts[..3].to_vec(),
+            ..Commit::default()
+        })
+        .await
+        .expect("commit the finished run");
+    journal
+        .commit(&Commit {
+            tasks: vec![waiting],
+            attempts: attempts[3..].to_vec(),
+            ..Commit::default()
+        })
+        .await
+        .expect("commit the running run");
+
+    // Act
+    let stats = journal.stats().await.expect("stats");
+
+    // Assert
+    assert_eq!(
+        stats.runs,
+        vec![(RunStatus::Queued, 1), (RunStatus::Succeeded, 1)]
+    );
+    assert_eq!(
+        stats.tasks,
+        vec![
+            (TaskStatus::Pending, 1),
+            (TaskStatus::Succeeded, 1),
+            (TaskStatus::Failed, 1),
+            (TaskStatus::Skipped, 1),
+        ]
+    );
+    assert_eq!(stats.task_latency.count, 2, "two tasks ran and ended");
+    assert_close(stats.task_latency.total_ms, 3_500.0, "task durations");
+    let providers: Vec<&str> = stats
+        .providers
+        .iter()
+        .map(|p| p.provider.as_str())
+        .collect();
+    assert_eq!(providers, ["anthropic", "openai", "sim"]);
+    let anthropic = &stats.providers[0];
+    assert_eq!(
+        (
+            anthropic.calls,
+            anthropic.failed_calls,
+            anthropic.tokens_in,
+            anthropic.tokens_out
+        ),
+        (1, 1, 40, 10)
+    );
+    assert_eq!(
+        (
+            anthropic.tasks,
+            anthropic.tasks_succeeded,
+            anthropic.tasks_failed
+        ),
+        (1, 0, 1)
+    );
+    assert_close(anthropic.cost_usd, 0.5, "anthropic cost");
+    assert_close(anthropic.task_latency.total_ms, 1_500.0, "anthropic task");
+    let openai = &stats.providers[1];
+    assert_eq!(
+        (
+            openai.calls,
+            openai.failed_calls,
+            openai.tokens_in,
+            openai.tokens_out
+        ),
+        (2, 1, 200, 50)
+    );
+    assert_eq!(
+        (openai.tasks, openai.tasks_succeeded, openai.tasks_failed),
+        (1, 1, 0)
+    );
+    assert_close(openai.cost_usd, 0.251, "openai cost");
+    assert_eq!(openai.call_latency.count, 2);
+    assert_close(openai.call_latency.total_ms, 1_000.0, "openai call latency");
+    assert_eq!(openai.task_latency.count, 1);
+    assert_close(openai.task_latency.total_ms, 2_000.0, "openai task");
+    let sim = &stats.providers[2];
+    assert_eq!(
+        (
+            sim.calls,
+            sim.failed_calls,
+            sim.tokens_in,
+            sim.call_latency.count,
+            sim.tasks
+        ),
+        (1, 0, 0, 0, 0),
+        "an in-flight call counts, with no usage or latency yet"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Stories on a store's life: each gets the URL of an empty, unmigrated database.
+// ---------------------------------------------------------------------------
+
+/// A store is not ready before its migrations run and is ready after; running them
+/// again changes nothing.
+pub async fn ready_is_false_before_migrate_and_true_after(config: &JournalConfig) {
+    let store = Store::connect(config).await.expect("connect");
+
+    let before = store.ready().await.expect("ready before migrate");
+    store.migrate().await.expect("migrate");
+    let after = store.ready().await.expect("ready after migrate");
+    store.migrate().await.expect("migrate again");
+    let after_again = store.ready().await.expect("ready after migrating again");
+
+    assert!(!before, "not ready before migrate");
+    assert!(after, "ready after migrate");
+    assert!(after_again, "still ready after migrating again");
+    store.close().await;
+}
+
+/// Everything committed survives closing the store and opening it again (a
+/// restart): runs, tasks, attempts and events, the unfinished runs to resume, and
+/// the router's telemetry.
+pub async fn data_survives_reopening_the_store(config: &JournalConfig) {
+    // Arrange
+    let store = Store::connect(config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let run = new_run(Some("acme"), Some("restart"));
+    let created = run_created(&run);
+    store
+        .create_run(&run, std::slice::from_ref(&created))
+        .await
+        .expect("create_run");
+    let commit = Commit {
+        run: Some(running_state(&run)),
+        tasks: vec![task_record(run.id, "a", 0, TaskStatus::Running)],
+        attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(1))],
+        events: vec![event(run.id, 2, task_start("a", 1))],
+        telemetry: vec![
+            telemetry_record("sim", "", 1.0, at(2)),
+            telemetry_record("sim", "sim-large", 0.25, at(2)),
+        ],
+    };
+    store.commit(&commit).await.expect("commit");
+    let before = snapshot(&store, run.id).await;
+
+    // Act
+    store.close().await;
+    let reopened = Store::connect(config).await.expect("reconnect");
+
+    // Assert
+    assert!(reopened.ready().await.expect("ready"), "still migrated");
+    let after = snapshot(&reopened, run.id).await;
+    assert_eq!(after.run, before.run);
+    assert_eq!(after.tasks, before.tasks);
+    assert_eq!(after.attempts, before.attempts);
+    assert_eq!(after.events, vec![created, commit.events[0].clone()]);
+    let unfinished = reopened.unfinished_runs().await.expect("unfinished_runs");
+    assert_eq!(unfinished, vec![before.run]);
+    assert_eq!(load_telemetry(&reopened).await, commit.telemetry);
+    reopened.close().await;
+}
+
+/// A closed store answers every call with `Unavailable`, and never panics.
+pub async fn a_closed_store_is_unavailable(config: &JournalConfig) {
+    let store = Store::connect(config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store.close().await;
+
+    let run = new_run(None, None);
+    let created = store.create_run(&run, &[run_created(&run)]).await;
+    let read = store.get_run(run.id, None).await;
+    let ready = store.ready().await;
+
+    assert!(
+        matches!(created, Err(JournalError::Unavailable(_))),
+        "{created:?}"
+    );
+    assert!(
+        matches!(read, Err(JournalError::Unavailable(_))),
+        "{read:?}"
+    );
+    assert!(
+        matches!(ready, Err(JournalError::Unavailable(_))),
+        "{ready:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+// ---------------------------------------------------------------------------
+
+/// A fixed base time, in whole microseconds (what the stores keep).
+fn base_time() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("a valid timestamp")
+        + Duration::microseconds(123_456)
+}
+
+/// The base time plus some seconds.
+fn at(seconds: i64) -> OffsetDateTime {
+    base_time() + Duration::seconds(seconds)
+}
+
+fn task_id(id: &str) -> TaskId {
+    TaskId::parse(id).expect("a valid task id")
+}
+
+fn new_run(tenant: Option<&str>, key: Option<&str>) -> NewRun {
+    NewRun {
+        id: RunId::new(),
+        tenant: tenant.map(str::to_owned),
+        request: json!({
+            "prompt": "Write a 3-section blog post about AI — «naïve» 🚀",
+            "options": {"strategy": "parallel", "budget_usd": 0.5, "verify": true},
+            "metadata": {}
+        }),
+        idempotency_key: key.map(str::to_owned),
+        request_hash: key.map(|key| format!("sha256:{key}")),
+        status: RunStatus::Queued,
+        created_at: base_time(),
+    }
+}
+
+/// The record a freshly created run should read back as.
+fn expected_record(run: &NewRun, updated_at: OffsetDateTime) -> RunRecord {
+    RunRecord {
+        id: run.id,
+        tenant: run.tenant.clone(),
+        request: run.request.clone(),
+        idempotency_key: run.idempotency_key.clone(),
+        request_hash: run.request_hash.clone(),
+        created_at: run.created_at,
+        updated_at,
+        state: RunState {
+            id: run.id,
+            status: run.status,
+            plan: None,
+            output: None,
+            error: None,
+            usage: RunUsage::default(),
+            started_at: None,
+            finished_at: None,
+        },
+    }
+}
+
+fn running_state(run: &NewRun) -> RunState {
+    RunState {
+        id: run.id,
+        status: RunStatus::Running,
+        plan: None,
+        output: None,
+        error: None,
+        usage: RunUsage::default(),
+        started_at: Some(at(1)),
+        finished_at: None,
+    }
+}
+
+fn task_record(run_id: RunId, id: &str, position: u32, status: TaskStatus) -> TaskRecord {
+    let mut spec = TaskSpec::new(task_id(id), format!("Carry out `{id}`."));
+    spec.title = Some(format!("Task {id}"));
+    spec.success_criteria = vec!["Cites a source".to_owned()];
+    spec.output_schema = Some(json!({"type": "object", "required": ["answer"]}));
+    spec.timeout_s = Some(12.5);
+    TaskRecord {
+        run_id,
+        task_id: task_id(id),
+        position,
+        spec,
+        status,
+        output: None,
+        error: None,
+        provider: None,
+        model: None,
+        attempts: 0,
+        usage: RunUsage::default(),
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+fn in_flight_attempt(
+    run_id: RunId,
+    task: Option<&str>,
+    number: u32,
+    started_at: OffsetDateTime,
+) -> AttemptRecord {
+    AttemptRecord {
+        id: AttemptId::new(),
+        run_id,
+        task_id: task.map(task_id),
+        kind: CallKind::Task,
+        number,
+        provider: "sim".to_owned(),
+        model: "sim-large".to_owned(),
+        status: AttemptStatus::InFlight,
+        reserved_cost_usd: 0.02,
+        usage: None,
+        cost_usd: 0.0,
+        latency_ms: None,
+        error: None,
+        started_at,
+        finished_at: None,
+    }
+}
+
+/// An event at a time with nanoseconds and an offset, which the event log keeps
+/// exactly (unlike the record columns).
+fn event(run_id: RunId, seq: u64, payload: EventPayload) -> Event {
+    let offset = UtcOffset::from_hms(5, 30, 0).expect("a valid offset");
+    let seq_i64 = i64::try_from(seq).expect("a small seq");
+    Event {
+        run_id,
+        seq,
+        ts: (base_time() + Duration::nanoseconds(987 + seq_i64)).to_offset(offset),
+        payload,
+    }
+}
+
+fn run_created(run: &NewRun) -> Event {
+    event(
+        run.id,
+        1,
+        EventPayload::RunCreated {
+            request: run.request.clone(),
+        },
+    )
+}
+
+fn plan_completed() -> EventPayload {
+    EventPayload::Plan {
+        phase: PlanPhase::Completed,
+        tasks: Some(vec![
+            task_record(RunId::new(), "research", 0, TaskStatus::Pending).spec,
+        ]),
+        fallback: false,
+        source: Some("planner".to_owned()),
+    }
+}
+
+fn task_start(task: &str, attempt: u32) -> EventPayload {
+    EventPayload::TaskStart {
+        task_id: task_id(task),
+        attempt,
+        provider: "sim".to_owned(),
+        model: "sim-large".to_owned(),
+    }
+}
+
+fn delta(task: &str, text: &str) -> EventPayload {
+    EventPayload::TaskDelta {
+        task_id: task_id(task),
+        text: text.to_owned(),
+    }
+}
+
+/// Payloads with the values a log must keep exactly: floats that print long, tiny
+/// and huge numbers, escapes, non-ASCII text and nested JSON.
+fn varied_payloads() -> Vec<EventPayload> {
+    let mut parts = serde_json::Map::new();
+    parts.insert("price".to_owned(), json!(0.1 + 0.2));
+    parts.insert("latency".to_owned(), json!(-0.25));
+    vec![
+        plan_completed(),
+        EventPayload::Decision {
+            task_id: task_id("research"),
+            provider: "openai".to_owned(),
+            model: "gpt-4o-mini".to_owned(),
+            score: 0.1 + 0.2,
+            candidates: vec![
+                Candidate {
+                    provider: "openai".to_owned(),
+                    model: "gpt-4o-mini".to_owned(),
+                    score: Some(1.0 / 3.0),
+                    parts,
+                    skipped: None,
+                },
+                Candidate {
+                    provider: "anthropic".to_owned(),
+                    model: "claude".to_owned(),
+                    score: None,
+                    parts: serde_json::Map::new(),
+                    skipped: Some("circuit open".to_owned()),
+                },
+            ],
+        },
+        delta(
+            "research",
+            "naïve «quotes» \"escaped\" \\ back\nslash\ttab \u{2028} 🚀 </script> {{x}}",
+        ),
+        EventPayload::TaskRetry {
+            task_id: task_id("research"),
+            attempt: 1,
+            delay_ms: u64::from(u32::MAX) * 4,
+            error: "HTTP 429: rate limited".to_owned(),
+        },
+        EventPayload::TaskArtifact {
+            task_id: task_id("research"),
+            output: "{\"answer\": 42}".to_owned(),
+            usage: Usage {
+                input_tokens: 1_000_000_007,
+                output_tokens: 3,
+                cached_input_tokens: 5,
+                reasoning_tokens: 1,
+                estimated: true,
+            },
+            cost_usd: 1.0e-7,
+            latency_ms: 1_234,
+        },
+        EventPayload::TaskVerified {
+            task_id: task_id("research"),
+            passed: false,
+            score: 0.666_666_666_666_666_6,
+            checks: vec![Check {
+                name: "output_schema".to_owned(),
+                passed: false,
+                detail: Some("missing `answer`".to_owned()),
+            }],
+        },
+        EventPayload::TaskFailed {
+            task_id: task_id("research"),
+            error: "judge rejected".to_owned(),
+            fallback: None,
+        },
+        EventPayload::Final {
+            status: RunStatus::Failed,
+            output: None,
+            error: Some(RunError::new(
+                ErrorCode::BudgetExceeded,
+                "the budget ran out",
+            )),
+        },
+        EventPayload::Stats {
+            tasks_total: 1,
+            tasks_succeeded: 0,
+            tasks_failed: 1,
+            llm_calls: 2,
+            tokens_in: 1_000_000_007,
+            tokens_out: 3,
+            cost_usd: 12_345.678_901_234_5,
+            duration_ms: 9_007_199_254_740_993,
+        },
+    ]
+}
+
+fn events_commit(events: Vec<Event>) -> Commit {
+    Commit {
+        events,
+        ..Commit::default()
+    }
+}
+
+fn state_commit(state: RunState) -> Commit {
+    Commit {
+        run: Some(state),
+        ..Commit::default()
+    }
+}
+
+/// A telemetry row whose state is nested JSON with a float, an array and text.
+fn telemetry_record(
+    provider: &str,
+    model: &str,
+    success_rate: f64,
+    updated_at: OffsetDateTime,
+) -> TelemetryRecord {
+    TelemetryRecord {
+        provider: provider.to_owned(),
+        model: model.to_owned(),
+        state: json!({
+            "telemetry": {
+                "success_weight": success_rate,
+                "latency_buckets": [0.0, 1.5, 2.25],
+                "totals": {"calls": 3, "last_error": {"message": "«naïve» 🚀 error"}}
+            },
+            "breaker": {"state": "open", "open_for_s": 29.5, "window": [[1.25, true]]}
+        }),
+        updated_at,
+    }
+}
+
+/// Sums of floats from the database are equal up to rounding.
+fn assert_close(actual: f64, expected: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() < 1e-6,
+        "{what}: {actual} is not {expected}"
+    );
+}
+
+async fn load_telemetry(journal: &dyn Journal) -> Vec<TelemetryRecord> {
+    journal.load_telemetry().await.expect("load_telemetry")
+}
+
+/// Everything stored about one run.
+struct Snapshot {
+    run: RunRecord,
+    tasks: Vec<TaskRecord>,
+    attempts: Vec<AttemptRecord>,
+    events: Vec<Event>,
+}
+
+async fn snapshot(journal: &dyn Journal, run_id: RunId) -> Snapshot {
+    Snapshot {
+        run: journal
+            .get_run(run_id, None)
+            .await
+            .expect("get_run")
+            .expect("the run exists"),
+        tasks: list_tasks(journal, run_id).await,
+        attempts: list_attempts(journal, run_id).await,
+        events: events_of(journal, run_id).await,
+    }
+}
+
+async fn events_of(journal: &dyn Journal, run_id: RunId) -> Vec<Event> {
+    journal
+        .events_after(run_id, 0, 10_000)
+        .await
+        .expect("events_after")
+}
+
+async fn list_tasks(journal: &dyn Journal, run_id: RunId) -> Vec<TaskRecord> {
+    journal.list_tasks(run_id).await.expect("list_tasks")
+}
+
+async fn list_attempts(journal: &dyn Journal, run_id: RunId) -> Vec<AttemptRecord> {
+    journal
+        .list_attempts(run_id, None)
+        .await
+        .expect("list_attempts")
+}
+
+async fn all_runs(journal: &dyn Journal) -> Vec<RunRecord> {
+    journal
+        .list_runs(&RunQuery {
+            limit: 1_000,
+            ..RunQuery::default()
+        })
+        .await
+        .expect("list_runs")
+}
+
+async fn list_ids(journal: &dyn Journal, query: RunQuery) -> Vec<RunId> {
+    journal
+        .list_runs(&query)
+        .await
+        .expect("list_runs")
+        .iter()
+        .map(|run| run.id)
+        .collect()
+}

@@ -1,0 +1,797 @@
+//! The PostgreSQL backend: a connection pool, and every write as one statement, so
+//! a commit is one round trip and atomic without an explicit transaction.
+
+mod rows;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use baton_core::event::Event;
+use baton_core::ids::{RunId, TaskId};
+use baton_core::journal::{
+    AttemptRecord, Commit, JournalError, JournalStats, NewRun, RunQuery, RunRecord, TaskRecord,
+    TelemetryRecord,
+};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, QueryBuilder, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::codec::{
+    attempt_columns, db_time, event_json, first_per_key, last_per_key, newest_telemetry,
+    run_columns, task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
+};
+use crate::config::{JournalConfig, redact_url};
+use crate::error::{corrupt, db_error, migrate_error};
+use crate::stats::{CallRow, StatsRows, TaskRow};
+use crate::{POSTGRES_MIGRATOR, migrations};
+
+/// A pooled connection idle this long is pinged before use, so one that the server
+/// or a proxy closed meanwhile is replaced instead of failing a write.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
+
+/// The journal on PostgreSQL. Cloning is cheap and shares the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    display_url: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &self.display_url)
+            .field("connections", &self.pool.size())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects a pool of up to `config.max_connections` to `config.url`, failing
+    /// if the server cannot be reached within `config.acquire_timeout_ms`.
+    #[tracing::instrument(skip_all, fields(db.url = %redact_url(&config.url)))]
+    pub async fn connect(config: &JournalConfig) -> Result<PgStore, JournalError> {
+        let options = PgConnectOptions::from_str(&config.url).map_err(db_error)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout())
+            // sqlx pings every connection it hands out, a round trip as long as a
+            // commit; ping only those idle long enough to have gone stale.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        Ok(PgStore {
+            pool,
+            display_url: redact_url(&config.url),
+        })
+    }
+
+    /// Applies the embedded migrations that are missing.
+    #[tracing::instrument(skip_all)]
+    pub async fn migrate(&self) -> Result<(), JournalError> {
+        POSTGRES_MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(migrate_error)
+    }
+
+    /// The URL with its password masked.
+    pub fn display_url(&self) -> &str {
+        &self.display_url
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) async fn create_run(
+        &self,
+        run: &NewRun,
+        events: &[Event],
+    ) -> Result<(), JournalError> {
+        let events = EventColumns::new(events)?;
+        let request = to_json(&run.request, "run request")?;
+        let created_at = db_time(run.created_at);
+        let tenant = tenant_to_db(run.tenant.as_deref());
+        let inserted = sqlx::query(CREATE_RUN_SQL)
+            .bind(run.id.as_uuid())
+            .bind(tenant)
+            .bind(request)
+            .bind(run.idempotency_key.as_deref())
+            .bind(run.request_hash.as_deref())
+            .bind(run.status.as_str())
+            .bind(created_at)
+            .bind(&events.run_ids)
+            .bind(&events.seqs)
+            .bind(&events.types)
+            .bind(&events.ts)
+            .bind(&events.data)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if inserted.is_some() {
+            return Ok(());
+        }
+        // The insert did nothing, so the tenant's idempotency key is taken.
+        let Some(key) = run.idempotency_key.as_deref() else {
+            return Err(corrupt(
+                "run",
+                "insert without an idempotency key did nothing",
+            ));
+        };
+        let existing: Option<Uuid> =
+            sqlx::query_scalar("select id from runs where tenant = $1 and idempotency_key = $2")
+                .bind(tenant)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+        match existing {
+            Some(existing) => Err(JournalError::IdempotencyKeyTaken {
+                existing: RunId::from_uuid(existing),
+            }),
+            None => Err(corrupt(
+                "run",
+                "the run holding the idempotency key disappeared",
+            )),
+        }
+    }
+
+    pub(crate) async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let tasks = TaskColumns::new(&commit.tasks)?;
+        let attempts = AttemptColumns::new(&commit.attempts);
+        let events = EventColumns::new(&commit.events)?;
+        let telemetry = TelemetryColumns::new(&commit.telemetry)?;
+        let run = commit.run.as_ref();
+        let plan = match run.and_then(|run| run.plan.as_ref()) {
+            Some(plan) => Some(to_json(plan, "run plan")?),
+            None => None,
+        };
+        let error = match run.and_then(|run| run.error.as_ref()) {
+            Some(error) => Some(to_json(error, "run error")?),
+            None => None,
+        };
+        sqlx::query(COMMIT_SQL)
+            // The run update; all null when there is none, which updates no row.
+            .bind(run.map(|run| run.id.as_uuid()))
+            .bind(run.map(|run| run.status.as_str()))
+            .bind(plan)
+            .bind(run.and_then(|run| run.output.as_deref()))
+            .bind(error)
+            .bind(run.map(|run| to_db_int(run.usage.llm_calls)))
+            .bind(run.map(|run| to_db_int(run.usage.tokens_in)))
+            .bind(run.map(|run| to_db_int(run.usage.tokens_out)))
+            .bind(run.map(|run| run.usage.cost_usd))
+            .bind(run.and_then(|run| run.started_at).map(db_time))
+            .bind(run.and_then(|run| run.finished_at).map(db_time))
+            .bind(db_time(OffsetDateTime::now_utc()))
+            // The tasks.
+            .bind(&tasks.run_ids)
+            .bind(&tasks.task_ids)
+            .bind(&tasks.positions)
+            .bind(&tasks.specs)
+            .bind(&tasks.statuses)
+            .bind(&tasks.outputs)
+            .bind(&tasks.errors)
+            .bind(&tasks.providers)
+            .bind(&tasks.models)
+            .bind(&tasks.attempts)
+            .bind(&tasks.llm_calls)
+            .bind(&tasks.tokens_in)
+            .bind(&tasks.tokens_out)
+            .bind(&tasks.cost_usd)
+            .bind(&tasks.started_at)
+            .bind(&tasks.finished_at)
+            // The attempts.
+            .bind(&attempts.ids)
+            .bind(&attempts.run_ids)
+            .bind(&attempts.task_ids)
+            .bind(&attempts.kinds)
+            .bind(&attempts.numbers)
+            .bind(&attempts.providers)
+            .bind(&attempts.models)
+            .bind(&attempts.statuses)
+            .bind(&attempts.reserved_cost_usd)
+            .bind(&attempts.tokens_in)
+            .bind(&attempts.tokens_out)
+            .bind(&attempts.tokens_cached)
+            .bind(&attempts.tokens_reasoning)
+            .bind(&attempts.usage_estimated)
+            .bind(&attempts.cost_usd)
+            .bind(&attempts.latency_ms)
+            .bind(&attempts.errors)
+            .bind(&attempts.started_at)
+            .bind(&attempts.finished_at)
+            // The events.
+            .bind(&events.run_ids)
+            .bind(&events.seqs)
+            .bind(&events.types)
+            .bind(&events.ts)
+            .bind(&events.data)
+            // The router's state.
+            .bind(&telemetry.providers)
+            .bind(&telemetry.models)
+            .bind(&telemetry.states)
+            .bind(&telemetry.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    pub(crate) async fn load_telemetry(&self) -> Result<Vec<TelemetryRecord>, JournalError> {
+        let found = sqlx::query(
+            "select provider, model, state, updated_at from telemetry order by provider, model",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        found.iter().map(rows::telemetry).collect()
+    }
+
+    pub(crate) async fn stats(&self) -> Result<JournalStats, JournalError> {
+        let runs: Vec<(String, i64)> =
+            sqlx::query_as("select status, count(*) from runs group by status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+        let tasks: Vec<(String, i64)> =
+            sqlx::query_as("select status, count(*) from tasks group by status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+        let task_rows = sqlx::query(TASKS_BY_PROVIDER_SQL)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|row| {
+                Ok(TaskRow {
+                    provider: row.try_get("provider")?,
+                    tasks: row.try_get("tasks")?,
+                    succeeded: row.try_get("succeeded")?,
+                    failed: row.try_get("failed")?,
+                    timed: row.try_get("timed")?,
+                    latency_ms: row.try_get("latency_ms")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db_error)?;
+        let call_rows = sqlx::query(CALLS_BY_PROVIDER_SQL)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|row| {
+                Ok(CallRow {
+                    provider: row.try_get("provider")?,
+                    calls: row.try_get("calls")?,
+                    failed_calls: row.try_get("failed_calls")?,
+                    tokens_in: row.try_get("tokens_in")?,
+                    tokens_out: row.try_get("tokens_out")?,
+                    cost_usd: row.try_get("cost_usd")?,
+                    timed_calls: row.try_get("timed_calls")?,
+                    latency_ms: row.try_get("latency_ms")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db_error)?;
+        StatsRows {
+            runs,
+            tasks,
+            task_rows,
+            call_rows,
+        }
+        .assemble()
+    }
+
+    pub(crate) async fn get_run(
+        &self,
+        id: RunId,
+        tenant: Option<&str>,
+    ) -> Result<Option<RunRecord>, JournalError> {
+        let mut builder = QueryBuilder::<Postgres>::new("select ");
+        builder
+            .push(run_columns!())
+            .push(" from runs where id = ")
+            .push_bind(id.as_uuid());
+        if let Some(tenant) = tenant {
+            builder.push(" and tenant = ").push_bind(tenant);
+        }
+        let row = builder
+            .build()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(rows::run).transpose()
+    }
+
+    pub(crate) async fn find_by_idempotency_key(
+        &self,
+        tenant: Option<&str>,
+        key: &str,
+    ) -> Result<Option<RunRecord>, JournalError> {
+        let row = sqlx::query(concat!(
+            "select ",
+            run_columns!(),
+            " from runs where tenant = $1 and idempotency_key = $2"
+        ))
+        .bind(tenant_to_db(tenant))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(rows::run).transpose()
+    }
+
+    pub(crate) async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, JournalError> {
+        let mut builder = QueryBuilder::<Postgres>::new("select ");
+        builder.push(run_columns!()).push(" from runs where true");
+        if let Some(tenant) = &query.tenant {
+            builder.push(" and tenant = ").push_bind(tenant.as_str());
+        }
+        if let Some(status) = query.status {
+            builder.push(" and status = ").push_bind(status.as_str());
+        }
+        if let Some(before) = query.before {
+            builder.push(" and id < ").push_bind(before.as_uuid());
+        }
+        builder
+            .push(" order by id desc limit ")
+            .push_bind(i64::from(query.limit));
+        let found = builder
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        found.iter().map(rows::run).collect()
+    }
+
+    pub(crate) async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError> {
+        let found = sqlx::query(concat!(
+            "select ",
+            task_columns!(),
+            " from tasks where run_id = $1 order by position, task_id"
+        ))
+        .bind(run_id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        found.iter().map(rows::task).collect()
+    }
+
+    pub(crate) async fn list_attempts(
+        &self,
+        run_id: RunId,
+        task_id: Option<&TaskId>,
+    ) -> Result<Vec<AttemptRecord>, JournalError> {
+        let mut builder = QueryBuilder::<Postgres>::new("select ");
+        builder
+            .push(attempt_columns!())
+            .push(" from attempts where run_id = ")
+            .push_bind(run_id.as_uuid());
+        if let Some(task_id) = task_id {
+            builder.push(" and task_id = ").push_bind(task_id.as_str());
+        }
+        builder.push(" order by started_at, id");
+        let found = builder
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        found.iter().map(rows::attempt).collect()
+    }
+
+    pub(crate) async fn events_after(
+        &self,
+        run_id: RunId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, JournalError> {
+        let found = sqlx::query(
+            "select data from events where run_id = $1 and seq > $2 order by seq limit $3",
+        )
+        .bind(run_id.as_uuid())
+        .bind(to_db_int(after))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        found.iter().map(rows::event).collect()
+    }
+
+    pub(crate) async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError> {
+        let found = sqlx::query(concat!(
+            "select ",
+            run_columns!(),
+            " from runs where status not in ",
+            terminal_run_statuses!(),
+            " order by id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        found.iter().map(rows::run).collect()
+    }
+
+    pub(crate) async fn ready(&self) -> Result<bool, JournalError> {
+        let has_table: bool =
+            sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+        if !has_table {
+            return Ok(false);
+        }
+        let applied = sqlx::query("select version, checksum from _sqlx_migrations where success")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let applied = applied
+            .iter()
+            .map(|row| Ok((row.try_get("version")?, row.try_get("checksum")?)))
+            .collect::<Result<Vec<(i64, Vec<u8>)>, sqlx::Error>>()
+            .map_err(db_error)?;
+        Ok(migrations::all_applied(&POSTGRES_MIGRATOR, &applied))
+    }
+}
+
+/// Tasks by the provider of their last call, with the durations of those that ran
+/// and ended, each rounded to the millisecond as on SQLite. Sums are cast back to `bigint` and `float8` (PostgreSQL widens them
+/// to `numeric`).
+const TASKS_BY_PROVIDER_SQL: &str = "\
+select provider,
+    count(*) as tasks,
+    count(*) filter (where status = 'succeeded') as succeeded,
+    count(*) filter (where status = 'failed') as failed,
+    count(*) filter (where started_at is not null and finished_at is not null) as timed,
+    coalesce(sum(round(extract(epoch from (finished_at - started_at)) * 1000)), 0)::float8
+        as latency_ms
+from tasks
+group by provider";
+
+/// Calls (attempts) by provider.
+const CALLS_BY_PROVIDER_SQL: &str = "\
+select provider,
+    count(*) as calls,
+    count(*) filter (where status = 'failed') as failed_calls,
+    coalesce(sum(tokens_in), 0)::bigint as tokens_in,
+    coalesce(sum(tokens_out), 0)::bigint as tokens_out,
+    coalesce(sum(cost_usd), 0)::float8 as cost_usd,
+    count(latency_ms) as timed_calls,
+    coalesce(sum(latency_ms), 0)::float8 as latency_ms
+from attempts
+group by provider";
+
+/// Inserts a run and its first events in one statement; returns no row (and
+/// writes nothing) when the tenant's idempotency key is taken.
+const CREATE_RUN_SQL: &str = "\
+with new_run as (
+    insert into runs (id, tenant, request, idempotency_key, request_hash, status, created_at, updated_at)
+    values ($1, $2, $3::jsonb, $4, $5, $6, $7, $7)
+    on conflict on constraint runs_idempotency_key_key do nothing
+    returning id
+),
+new_events as (
+    insert into events (run_id, seq, type, ts, data)
+    select e.run_id, e.seq, e.type, e.ts, e.data::jsonb
+    from unnest($8::uuid[], $9::bigint[], $10::text[], $11::timestamptz[], $12::text[])
+        as e (run_id, seq, type, ts, data)
+    where exists (select 1 from new_run)
+    on conflict (run_id, seq) do nothing
+)
+select id from new_run";
+
+/// Applies a whole commit in one statement: the run update (when `$1` is not
+/// null), the task and attempt upserts, the event inserts, and the telemetry
+/// upserts (a stored row newer than the given one is kept). A statement is
+/// atomic, so nothing lands unless everything does.
+const COMMIT_SQL: &str = "\
+with run_update as (
+    update runs set
+        status = $2,
+        plan = coalesce($3::jsonb, plan),
+        output = $4,
+        error = $5::jsonb,
+        llm_calls = $6,
+        tokens_in = $7,
+        tokens_out = $8,
+        cost_usd = $9,
+        started_at = $10,
+        finished_at = $11,
+        updated_at = $12
+    where id = $1
+),
+task_upsert as (
+    insert into tasks (run_id, task_id, position, spec, status, output, error, provider, model,
+        attempts, llm_calls, tokens_in, tokens_out, cost_usd, started_at, finished_at)
+    select t.run_id, t.task_id, t.position, t.spec::jsonb, t.status, t.output, t.error,
+        t.provider, t.model, t.attempts, t.llm_calls, t.tokens_in, t.tokens_out, t.cost_usd,
+        t.started_at, t.finished_at
+    from unnest($13::uuid[], $14::text[], $15::bigint[], $16::text[], $17::text[], $18::text[],
+        $19::text[], $20::text[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[],
+        $25::bigint[], $26::float8[], $27::timestamptz[], $28::timestamptz[])
+        as t (run_id, task_id, position, spec, status, output, error, provider, model,
+            attempts, llm_calls, tokens_in, tokens_out, cost_usd, started_at, finished_at)
+    on conflict (run_id, task_id) do update set
+        position = excluded.position,
+        spec = excluded.spec,
+        status = excluded.status,
+        output = excluded.output,
+        error = excluded.error,
+        provider = excluded.provider,
+        model = excluded.model,
+        attempts = excluded.attempts,
+        llm_calls = excluded.llm_calls,
+        tokens_in = excluded.tokens_in,
+        tokens_out = excluded.tokens_out,
+        cost_usd = excluded.cost_usd,
+        started_at = excluded.started_at,
+        finished_at = excluded.finished_at
+),
+attempt_upsert as (
+    insert into attempts (id, run_id, task_id, kind, number, provider, model, status,
+        reserved_cost_usd, tokens_in, tokens_out, tokens_cached, tokens_reasoning,
+        usage_estimated, cost_usd, latency_ms, error, started_at, finished_at)
+    select * from unnest($29::uuid[], $30::uuid[], $31::text[], $32::text[], $33::bigint[],
+        $34::text[], $35::text[], $36::text[], $37::float8[], $38::bigint[], $39::bigint[],
+        $40::bigint[], $41::bigint[], $42::boolean[], $43::float8[], $44::bigint[], $45::text[],
+        $46::timestamptz[], $47::timestamptz[])
+    on conflict (id) do update set
+        run_id = excluded.run_id,
+        task_id = excluded.task_id,
+        kind = excluded.kind,
+        number = excluded.number,
+        provider = excluded.provider,
+        model = excluded.model,
+        status = excluded.status,
+        reserved_cost_usd = excluded.reserved_cost_usd,
+        tokens_in = excluded.tokens_in,
+        tokens_out = excluded.tokens_out,
+        tokens_cached = excluded.tokens_cached,
+        tokens_reasoning = excluded.tokens_reasoning,
+        usage_estimated = excluded.usage_estimated,
+        cost_usd = excluded.cost_usd,
+        latency_ms = excluded.latency_ms,
+        error = excluded.error,
+        started_at = excluded.started_at,
+        finished_at = excluded.finished_at
+),
+telemetry_upsert as (
+    insert into telemetry (provider, model, state, updated_at)
+    select t.provider, t.model, t.state::jsonb, t.updated_at
+    from unnest($53::text[], $54::text[], $55::text[], $56::timestamptz[])
+        as t (provider, model, state, updated_at)
+    on conflict (provider, model) do update set
+        state = excluded.state,
+        updated_at = excluded.updated_at
+    where telemetry.updated_at <= excluded.updated_at
+)
+insert into events (run_id, seq, type, ts, data)
+select e.run_id, e.seq, e.type, e.ts, e.data::jsonb
+from unnest($48::uuid[], $49::bigint[], $50::text[], $51::timestamptz[], $52::text[])
+    as e (run_id, seq, type, ts, data)
+on conflict (run_id, seq) do nothing";
+
+/// Events as one array per column, for `unnest`; the first of each `(run_id, seq)`.
+struct EventColumns {
+    run_ids: Vec<Uuid>,
+    seqs: Vec<i64>,
+    types: Vec<&'static str>,
+    ts: Vec<OffsetDateTime>,
+    data: Vec<String>,
+}
+
+impl EventColumns {
+    fn new(events: &[Event]) -> Result<Self, JournalError> {
+        let events = first_per_key(events, |event| (event.run_id, event.seq));
+        let mut columns = EventColumns {
+            run_ids: Vec::with_capacity(events.len()),
+            seqs: Vec::with_capacity(events.len()),
+            types: Vec::with_capacity(events.len()),
+            ts: Vec::with_capacity(events.len()),
+            data: Vec::with_capacity(events.len()),
+        };
+        for event in events {
+            columns.data.push(event_json(event)?);
+            columns.run_ids.push(event.run_id.as_uuid());
+            columns.seqs.push(to_db_int(event.seq));
+            columns.types.push(event.name());
+            columns.ts.push(db_time(event.ts));
+        }
+        Ok(columns)
+    }
+}
+
+/// Telemetry rows as one array per column; the newest of each `(provider, model)`
+/// (an upsert may not touch one row twice).
+struct TelemetryColumns<'a> {
+    providers: Vec<&'a str>,
+    models: Vec<&'a str>,
+    states: Vec<String>,
+    updated_at: Vec<OffsetDateTime>,
+}
+
+impl<'a> TelemetryColumns<'a> {
+    fn new(records: &'a [TelemetryRecord]) -> Result<Self, JournalError> {
+        let records = newest_telemetry(records);
+        let mut columns = TelemetryColumns {
+            providers: Vec::with_capacity(records.len()),
+            models: Vec::with_capacity(records.len()),
+            states: Vec::with_capacity(records.len()),
+            updated_at: Vec::with_capacity(records.len()),
+        };
+        for record in records {
+            columns
+                .states
+                .push(to_json(&record.state, "telemetry state")?);
+            columns.providers.push(record.provider.as_str());
+            columns.models.push(record.model.as_str());
+            columns.updated_at.push(db_time(record.updated_at));
+        }
+        Ok(columns)
+    }
+}
+
+/// Tasks as one array per column; the last of each `(run_id, task_id)`.
+struct TaskColumns<'a> {
+    run_ids: Vec<Uuid>,
+    task_ids: Vec<&'a str>,
+    positions: Vec<i64>,
+    specs: Vec<String>,
+    statuses: Vec<&'static str>,
+    outputs: Vec<Option<&'a str>>,
+    errors: Vec<Option<&'a str>>,
+    providers: Vec<Option<&'a str>>,
+    models: Vec<Option<&'a str>>,
+    attempts: Vec<i64>,
+    llm_calls: Vec<i64>,
+    tokens_in: Vec<i64>,
+    tokens_out: Vec<i64>,
+    cost_usd: Vec<f64>,
+    started_at: Vec<Option<OffsetDateTime>>,
+    finished_at: Vec<Option<OffsetDateTime>>,
+}
+
+impl<'a> TaskColumns<'a> {
+    fn new(tasks: &'a [TaskRecord]) -> Result<Self, JournalError> {
+        let tasks = last_per_key(tasks, |task| (task.run_id, task.task_id.clone()));
+        let n_tasks = tasks.len();
+        let mut columns = TaskColumns {
+            run_ids: Vec::with_capacity(n_tasks),
+            task_ids: Vec::with_capacity(n_tasks),
+            positions: Vec::with_capacity(n_tasks),
+            specs: Vec::with_capacity(n_tasks),
+            statuses: Vec::with_capacity(n_tasks),
+            outputs: Vec::with_capacity(n_tasks),
+            errors: Vec::with_capacity(n_tasks),
+            providers: Vec::with_capacity(n_tasks),
+            models: Vec::with_capacity(n_tasks),
+            attempts: Vec::with_capacity(n_tasks),
+            llm_calls: Vec::with_capacity(n_tasks),
+            tokens_in: Vec::with_capacity(n_tasks),
+            tokens_out: Vec::with_capacity(n_tasks),
+            cost_usd: Vec::with_capacity(n_tasks),
+            started_at: Vec::with_capacity(n_tasks),
+            finished_at: Vec::with_capacity(n_tasks),
+        };
+        for task in tasks {
+            columns.specs.push(to_json(&task.spec, "task spec")?);
+            columns.run_ids.push(task.run_id.as_uuid());
+            columns.task_ids.push(task.task_id.as_str());
+            columns.positions.push(i64::from(task.position));
+            columns.statuses.push(task.status.as_str());
+            columns.outputs.push(task.output.as_deref());
+            columns.errors.push(task.error.as_deref());
+            columns.providers.push(task.provider.as_deref());
+            columns.models.push(task.model.as_deref());
+            columns.attempts.push(i64::from(task.attempts));
+            columns.llm_calls.push(to_db_int(task.usage.llm_calls));
+            columns.tokens_in.push(to_db_int(task.usage.tokens_in));
+            columns.tokens_out.push(to_db_int(task.usage.tokens_out));
+            columns.cost_usd.push(task.usage.cost_usd);
+            columns.started_at.push(task.started_at.map(db_time));
+            columns.finished_at.push(task.finished_at.map(db_time));
+        }
+        Ok(columns)
+    }
+}
+
+/// Attempts as one array per column; the last of each id.
+struct AttemptColumns<'a> {
+    ids: Vec<Uuid>,
+    run_ids: Vec<Uuid>,
+    task_ids: Vec<Option<&'a str>>,
+    kinds: Vec<&'static str>,
+    numbers: Vec<i64>,
+    providers: Vec<&'a str>,
+    models: Vec<&'a str>,
+    statuses: Vec<&'static str>,
+    reserved_cost_usd: Vec<f64>,
+    tokens_in: Vec<Option<i64>>,
+    tokens_out: Vec<Option<i64>>,
+    tokens_cached: Vec<Option<i64>>,
+    tokens_reasoning: Vec<Option<i64>>,
+    usage_estimated: Vec<Option<bool>>,
+    cost_usd: Vec<f64>,
+    latency_ms: Vec<Option<i64>>,
+    errors: Vec<Option<&'a str>>,
+    started_at: Vec<OffsetDateTime>,
+    finished_at: Vec<Option<OffsetDateTime>>,
+}
+
+impl<'a> AttemptColumns<'a> {
+    fn new(attempts: &'a [AttemptRecord]) -> Self {
+        let attempts = last_per_key(attempts, |attempt| attempt.id);
+        let n_attempts = attempts.len();
+        let mut columns = AttemptColumns {
+            ids: Vec::with_capacity(n_attempts),
+            run_ids: Vec::with_capacity(n_attempts),
+            task_ids: Vec::with_capacity(n_attempts),
+            kinds: Vec::with_capacity(n_attempts),
+            numbers: Vec::with_capacity(n_attempts),
+            providers: Vec::with_capacity(n_attempts),
+            models: Vec::with_capacity(n_attempts),
+            statuses: Vec::with_capacity(n_attempts),
+            reserved_cost_usd: Vec::with_capacity(n_attempts),
+            tokens_in: Vec::with_capacity(n_attempts),
+            tokens_out: Vec::with_capacity(n_attempts),
+            tokens_cached: Vec::with_capacity(n_attempts),
+            tokens_reasoning: Vec::with_capacity(n_attempts),
+            usage_estimated: Vec::with_capacity(n_attempts),
+            cost_usd: Vec::with_capacity(n_attempts),
+            latency_ms: Vec::with_capacity(n_attempts),
+            errors: Vec::with_capacity(n_attempts),
+            started_at: Vec::with_capacity(n_attempts),
+            finished_at: Vec::with_capacity(n_attempts),
+        };
+        for attempt in attempts {
+            let usage = attempt.usage.as_ref();
+            columns.ids.push(attempt.id.as_uuid());
+            columns.run_ids.push(attempt.run_id.as_uuid());
+            columns
+                .task_ids
+                .push(attempt.task_id.as_ref().map(TaskId::as_str));
+            columns.kinds.push(attempt.kind.as_str());
+            columns.numbers.push(i64::from(attempt.number));
+            columns.providers.push(attempt.provider.as_str());
+            columns.models.push(attempt.model.as_str());
+            columns.statuses.push(attempt.status.as_str());
+            columns.reserved_cost_usd.push(attempt.reserved_cost_usd);
+            columns
+                .tokens_in
+                .push(usage.map(|usage| to_db_int(usage.input_tokens)));
+            columns
+                .tokens_out
+                .push(usage.map(|usage| to_db_int(usage.output_tokens)));
+            columns
+                .tokens_cached
+                .push(usage.map(|usage| to_db_int(usage.cached_input_tokens)));
+            columns
+                .tokens_reasoning
+                .push(usage.map(|usage| to_db_int(usage.reasoning_tokens)));
+            columns
+                .usage_estimated
+                .push(usage.map(|usage| usage.estimated));
+            columns.cost_usd.push(attempt.cost_usd);
+            columns.latency_ms.push(attempt.latency_ms.map(to_db_int));
+            columns.errors.push(attempt.error.as_deref());
+            columns.started_at.push(db_time(attempt.started_at));
+            columns.finished_at.push(attempt.finished_at.map(db_time));
+        }
+        columns
+    }
+}

@@ -1,0 +1,154 @@
+//! PostgreSQL rows back to records; anything that does not decode is `Corrupt`.
+
+use baton_core::error::RunError;
+use baton_core::event::Event;
+use baton_core::graph::TaskSpec;
+use baton_core::ids::{AttemptId, RunId, TaskId};
+use baton_core::journal::{
+    AttemptRecord, JournalError, RunRecord, RunState, TaskRecord, TelemetryRecord,
+};
+use baton_core::usage::{RunUsage, Usage};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{Decode, Postgres, Row, Type};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::codec::{from_db_u32, from_db_u64, parse_status, tenant_from_db};
+use crate::error::corrupt;
+
+/// A run from the columns `run_columns!` names.
+pub(super) fn run(row: &PgRow) -> Result<RunRecord, JournalError> {
+    let id = RunId::from_uuid(get::<Uuid>(row, "id")?);
+    let Json(request) = get::<Json<serde_json::Value>>(row, "request")?;
+    let plan = get::<Option<Json<serde_json::Value>>>(row, "plan")?.map(|Json(plan)| plan);
+    let error = get::<Option<Json<RunError>>>(row, "error")?.map(|Json(error)| error);
+    let status = get::<String>(row, "status")?;
+    Ok(RunRecord {
+        id,
+        tenant: tenant_from_db(get(row, "tenant")?),
+        request,
+        idempotency_key: get(row, "idempotency_key")?,
+        request_hash: get(row, "request_hash")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+        state: RunState {
+            id,
+            status: parse_status(&status, "run status")?,
+            plan,
+            output: get(row, "output")?,
+            error,
+            usage: usage(row)?,
+            started_at: get(row, "started_at")?,
+            finished_at: get(row, "finished_at")?,
+        },
+    })
+}
+
+/// A saved telemetry row.
+pub(super) fn telemetry(row: &PgRow) -> Result<TelemetryRecord, JournalError> {
+    let Json(state) = get::<Json<serde_json::Value>>(row, "state")?;
+    Ok(TelemetryRecord {
+        provider: get(row, "provider")?,
+        model: get(row, "model")?,
+        state,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+/// A task from the columns `task_columns!` names.
+pub(super) fn task(row: &PgRow) -> Result<TaskRecord, JournalError> {
+    let task_id = get::<String>(row, "task_id")?;
+    let Json(spec) = get::<Json<TaskSpec>>(row, "spec")?;
+    let status = get::<String>(row, "status")?;
+    Ok(TaskRecord {
+        run_id: RunId::from_uuid(get(row, "run_id")?),
+        task_id: TaskId::parse(&task_id).map_err(|error| corrupt("task id", error))?,
+        position: from_db_u32(get(row, "position")?, "task position")?,
+        spec,
+        status: parse_status(&status, "task status")?,
+        output: get(row, "output")?,
+        error: get(row, "error")?,
+        provider: get(row, "provider")?,
+        model: get(row, "model")?,
+        attempts: from_db_u32(get(row, "attempts")?, "task attempts")?,
+        usage: usage(row)?,
+        started_at: get(row, "started_at")?,
+        finished_at: get(row, "finished_at")?,
+    })
+}
+
+/// An attempt from the columns `attempt_columns!` names.
+pub(super) fn attempt(row: &PgRow) -> Result<AttemptRecord, JournalError> {
+    let task_id = match get::<Option<String>>(row, "task_id")? {
+        Some(task_id) => {
+            Some(TaskId::parse(&task_id).map_err(|error| corrupt("attempt task id", error))?)
+        }
+        None => None,
+    };
+    let kind = get::<String>(row, "kind")?;
+    let status = get::<String>(row, "status")?;
+    let usage = match get::<Option<i64>>(row, "tokens_in")? {
+        Some(tokens_in) => Some(Usage {
+            input_tokens: from_db_u64(tokens_in, "attempt tokens_in")?,
+            output_tokens: count_or_zero(row, "tokens_out")?,
+            cached_input_tokens: count_or_zero(row, "tokens_cached")?,
+            reasoning_tokens: count_or_zero(row, "tokens_reasoning")?,
+            estimated: get::<Option<bool>>(row, "usage_estimated")?.unwrap_or(false),
+        }),
+        None => None,
+    };
+    let latency_ms = match get::<Option<i64>>(row, "latency_ms")? {
+        Some(latency_ms) => Some(from_db_u64(latency_ms, "attempt latency_ms")?),
+        None => None,
+    };
+    Ok(AttemptRecord {
+        id: AttemptId::from_uuid(get(row, "id")?),
+        run_id: RunId::from_uuid(get(row, "run_id")?),
+        task_id,
+        kind: parse_status(&kind, "attempt kind")?,
+        number: from_db_u32(get(row, "number")?, "attempt number")?,
+        provider: get(row, "provider")?,
+        model: get(row, "model")?,
+        status: parse_status(&status, "attempt status")?,
+        reserved_cost_usd: get(row, "reserved_cost_usd")?,
+        usage,
+        cost_usd: get(row, "cost_usd")?,
+        latency_ms,
+        error: get(row, "error")?,
+        started_at: get::<OffsetDateTime>(row, "started_at")?,
+        finished_at: get(row, "finished_at")?,
+    })
+}
+
+/// An event from its `data` column.
+pub(super) fn event(row: &PgRow) -> Result<Event, JournalError> {
+    let Json(event) = get::<Json<Event>>(row, "data")?;
+    Ok(event)
+}
+
+/// The usage columns shared by runs and tasks.
+fn usage(row: &PgRow) -> Result<RunUsage, JournalError> {
+    Ok(RunUsage {
+        llm_calls: from_db_u64(get(row, "llm_calls")?, "llm_calls")?,
+        tokens_in: from_db_u64(get(row, "tokens_in")?, "tokens_in")?,
+        tokens_out: from_db_u64(get(row, "tokens_out")?, "tokens_out")?,
+        cost_usd: get(row, "cost_usd")?,
+    })
+}
+
+/// A nullable count, zero when null.
+fn count_or_zero(row: &PgRow, column: &str) -> Result<u64, JournalError> {
+    match get::<Option<i64>>(row, column)? {
+        Some(count) => from_db_u64(count, column),
+        None => Ok(0),
+    }
+}
+
+/// One column, or `Corrupt` naming it.
+fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, JournalError>
+where
+    T: Decode<'r, Postgres> + Type<Postgres>,
+{
+    row.try_get(column).map_err(|error| corrupt(column, error))
+}

@@ -1,0 +1,92 @@
+//! The conformance suite, once per backend: each story gets a database of its own.
+
+/// Runs each `&dyn Journal` story on a fresh, migrated store of each backend.
+macro_rules! journal_stories {
+    ($($story:ident),+ $(,)?) => {
+        mod sqlite_journal {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let db = crate::support::sqlite_db();
+                    let store = crate::support::migrated_store(&db).await;
+                    baton_journal::conformance::$story(&store).await;
+                    crate::support::finish(store, db).await;
+                }
+            )+
+        }
+
+        mod postgres_journal {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let Some(db) = crate::support::postgres_db().await else {
+                        return;
+                    };
+                    let store = crate::support::migrated_store(&db).await;
+                    baton_journal::conformance::$story(&store).await;
+                    crate::support::finish(store, db).await;
+                }
+            )+
+        }
+    };
+}
+
+/// Runs each store-life story on the URL of a fresh, unmigrated database of each
+/// backend.
+macro_rules! store_stories {
+    ($($story:ident),+ $(,)?) => {
+        mod sqlite_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let db = crate::support::sqlite_db();
+                    baton_journal::conformance::$story(&crate::support::config(&db)).await;
+                    db.cleanup().await.expect("remove the test database");
+                }
+            )+
+        }
+
+        mod postgres_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let Some(db) = crate::support::postgres_db().await else {
+                        return;
+                    };
+                    baton_journal::conformance::$story(&crate::support::config(&db)).await;
+                    db.cleanup().await.expect("remove the test database");
+                }
+            )+
+        }
+    };
+}
+
+journal_stories!(
+    created_run_reads_back_as_stored,
+    taken_idempotency_key_writes_nothing,
+    idempotency_keys_are_per_tenant,
+    commit_writes_run_tasks_attempts_and_events,
+    reapplying_a_commit_is_harmless,
+    a_written_event_is_never_replaced,
+    failed_commit_writes_nothing,
+    a_state_without_plan_keeps_the_stored_plan,
+    events_after_a_seq_come_in_order_and_round_trip_exactly,
+    other_tenants_cannot_see_a_run,
+    list_runs_is_newest_first_and_pages_with_a_cursor,
+    list_runs_filters_by_status_and_tenant,
+    attempt_goes_from_in_flight_to_succeeded,
+    attempts_list_in_start_order_and_by_task,
+    tasks_list_in_plan_order_and_are_replaced_in_place,
+    unfinished_runs_are_those_not_in_a_terminal_status,
+    concurrent_commits_all_land,
+    racing_creates_with_one_key_make_one_run,
+    a_migrated_journal_is_ready,
+    telemetry_reads_back_and_an_older_state_never_replaces_a_newer_one,
+    stats_sum_runs_tasks_and_calls_per_provider,
+);
+
+store_stories!(
+    ready_is_false_before_migrate_and_true_after,
+    data_survives_reopening_the_store,
+    a_closed_store_is_unavailable,
+);

@@ -1,0 +1,172 @@
+//! Tests of the circuit breaker on paused time.
+
+use std::time::Duration;
+
+use super::*;
+
+fn config() -> BreakerConfig {
+    BreakerConfig {
+        failure_threshold: 3,
+        error_rate: 0.5,
+        min_calls: 6,
+        window_s: 60.0,
+        open_s: 10.0,
+        max_open_s: 40.0,
+    }
+}
+
+fn now() -> Instant {
+    Instant::now()
+}
+
+async fn advance_s(seconds: u64) {
+    tokio::time::advance(Duration::from_secs(seconds)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn opens_after_consecutive_failures() {
+    let mut breaker = CircuitBreaker::new(config());
+    breaker.on_failure(now());
+    breaker.on_failure(now());
+    assert_eq!(breaker.state(now()), BreakerState::Closed);
+    breaker.on_failure(now());
+    assert_eq!(breaker.state(now()), BreakerState::Open);
+    assert_eq!(
+        breaker.admission(now()),
+        Admission::Rejected {
+            until: now() + Duration::from_secs(10)
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_failure_in_a_quiet_minute_does_not_open_it() {
+    let mut breaker = CircuitBreaker::new(config());
+    breaker.on_failure(now());
+    assert_eq!(breaker.state(now()), BreakerState::Closed);
+    assert_eq!(breaker.admission(now()), Admission::Allowed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_success_resets_the_consecutive_count() {
+    let mut breaker = CircuitBreaker::new(config());
+    for _ in 0..5 {
+        breaker.on_failure(now());
+        breaker.on_failure(now());
+        breaker.on_success(now());
+        advance_s(61).await;
+    }
+    assert_eq!(breaker.state(now()), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn opens_when_the_error_rate_exceeds_the_limit_over_enough_calls() {
+    let mut breaker = CircuitBreaker::new(config());
+    // Alternating failures never reach three in a row; 3 of 6 is not above 50%.
+    for _ in 0..3 {
+        breaker.on_failure(now());
+        breaker.on_success(now());
+    }
+    assert_eq!(breaker.state(now()), BreakerState::Closed);
+    // 4 of 7 is above 50%, though only one failure is consecutive.
+    breaker.on_failure(now());
+    assert_eq!(breaker.state(now()), BreakerState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_forgets_calls_older_than_the_window() {
+    let mut breaker = CircuitBreaker::new(config());
+    for _ in 0..3 {
+        breaker.on_failure(now());
+        breaker.on_success(now());
+    }
+    advance_s(60).await;
+    // Counting the old calls, 5 of 9 would be above 50%; but the window is
+    // empty again, and 3 calls are too few for the rate to count.
+    breaker.on_failure(now());
+    breaker.on_success(now());
+    breaker.on_failure(now());
+    assert_eq!(breaker.state(now()), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_breaker_lets_one_probe_through_after_the_interval() {
+    let mut breaker = CircuitBreaker::new(config());
+    breaker.trip(now());
+    advance_s(9).await;
+    assert!(matches!(
+        breaker.try_acquire(now()),
+        Admission::Rejected { .. }
+    ));
+    advance_s(1).await;
+    assert_eq!(breaker.state(now()), BreakerState::HalfOpen);
+    assert_eq!(breaker.try_acquire(now()), Admission::Probe);
+    assert!(
+        matches!(breaker.try_acquire(now()), Admission::Rejected { .. }),
+        "only one probe"
+    );
+    breaker.on_success(now());
+    assert_eq!(breaker.state(now()), BreakerState::Closed);
+    assert_eq!(breaker.try_acquire(now()), Admission::Allowed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_probes_double_the_open_interval_up_to_the_cap() {
+    let mut breaker = CircuitBreaker::new(config());
+    breaker.trip(now());
+    let mut intervals = Vec::new();
+    for _ in 0..4 {
+        let Admission::Rejected { until } = breaker.admission(now()) else {
+            panic!("expected open")
+        };
+        let interval = until - now();
+        intervals.push(interval.as_secs());
+        tokio::time::advance(interval).await;
+        assert_eq!(breaker.try_acquire(now()), Admission::Probe);
+        breaker.on_failure(now());
+    }
+    assert_eq!(intervals, [10, 20, 40, 40]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_probe_is_replaced_after_one_interval() {
+    let mut breaker = CircuitBreaker::new(config());
+    breaker.trip(now());
+    advance_s(10).await;
+    assert_eq!(breaker.try_acquire(now()), Admission::Probe);
+    advance_s(9).await;
+    assert!(matches!(
+        breaker.try_acquire(now()),
+        Admission::Rejected { .. }
+    ));
+    advance_s(1).await;
+    assert_eq!(breaker.try_acquire(now()), Admission::Probe);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_neutral_outcome_frees_the_probe_at_once() {
+    let mut breaker = CircuitBreaker::new(config());
+    breaker.trip(now());
+    advance_s(10).await;
+    assert_eq!(breaker.try_acquire(now()), Admission::Probe);
+    breaker.on_neutral(now());
+    assert_eq!(breaker.try_acquire(now()), Admission::Probe);
+}
+
+#[tokio::test(start_paused = true)]
+async fn trip_opens_a_closed_breaker_at_once() {
+    let mut breaker = CircuitBreaker::new(config());
+    breaker.trip(now());
+    let status = breaker.status(now());
+    assert_eq!(status.state, BreakerState::Open);
+    assert_eq!(status.consecutive_failures, 1);
+    assert_eq!(status.probe_in_s, Some(10.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_success_closes_an_open_breaker() {
+    let mut breaker = CircuitBreaker::new(config());
+    breaker.trip(now());
+    breaker.on_success(now());
+    assert_eq!(breaker.state(now()), BreakerState::Closed);
+}

@@ -1,0 +1,406 @@
+//! An in-memory `Journal` with switches that break it, so the engine and the HTTP
+//! surface are tested without a database (and under tokio's paused clock, which a
+//! real pool's timeouts would not survive): the store can be made to fail, report
+//! not ready, or panic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use baton_core::event::Event;
+use baton_core::ids::{RunId, TaskId};
+use baton_core::journal::{
+    AttemptRecord, Commit, Journal, JournalError, JournalStats, LatencySum, NewRun, ProviderUsage,
+    RunQuery, RunRecord, RunState, TaskRecord, TelemetryRecord,
+};
+use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
+use baton_core::usage::RunUsage;
+
+/// How the journal behaves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything works.
+    #[default]
+    Healthy,
+    /// Every call fails as if the database were down.
+    Unavailable,
+    /// Calls work but `ready` says the migrations are missing.
+    NotReady,
+    /// Every read panics (to prove a panic becomes a 500 problem).
+    Panicking,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    runs: BTreeMap<RunId, RunRecord>,
+    tasks: HashMap<RunId, Vec<TaskRecord>>,
+    attempts: Vec<AttemptRecord>,
+    events: HashMap<RunId, Vec<Event>>,
+    telemetry: BTreeMap<(String, String), TelemetryRecord>,
+}
+
+/// The in-memory journal.
+#[derive(Debug, Default)]
+pub struct MemoryJournal {
+    tables: Mutex<Tables>,
+    mode: Mutex<Mode>,
+}
+
+impl MemoryJournal {
+    /// Switches how the journal behaves from now on.
+    pub fn set_mode(&self, mode: Mode) {
+        *self
+            .mode
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = mode;
+    }
+
+    fn check(&self) -> Result<(), JournalError> {
+        match *self
+            .mode
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Mode::Healthy | Mode::NotReady => Ok(()),
+            Mode::Unavailable => Err(JournalError::Unavailable(Box::new(std::io::Error::other(
+                "connection refused: postgres://baton:s3cret@db.internal:5432/baton",
+            )))),
+            // This mode exists to prove a panic becomes a 500 problem.
+            Mode::Panicking => panic!("the memory journal was told to panic"),
+        }
+    }
+
+    fn apply(tables: &mut Tables, commit: &Commit) {
+        if let Some(state) = &commit.run
+            && let Some(run) = tables.runs.get_mut(&state.id)
+        {
+            let plan = state.plan.clone().or_else(|| run.state.plan.clone());
+            run.state = RunState {
+                plan,
+                ..state.clone()
+            };
+            run.updated_at = time::OffsetDateTime::now_utc();
+        }
+        for task in &commit.tasks {
+            let tasks = tables.tasks.entry(task.run_id).or_default();
+            match tasks.iter_mut().find(|t| t.task_id == task.task_id) {
+                Some(existing) => *existing = task.clone(),
+                None => tasks.push(task.clone()),
+            }
+            tasks.sort_by_key(|t| t.position);
+        }
+        for attempt in &commit.attempts {
+            match tables.attempts.iter_mut().find(|a| a.id == attempt.id) {
+                Some(existing) => *existing = attempt.clone(),
+                None => tables.attempts.push(attempt.clone()),
+            }
+        }
+        for event in &commit.events {
+            let events = tables.events.entry(event.run_id).or_default();
+            if !events.iter().any(|e| e.seq == event.seq) {
+                events.push(event.clone());
+                events.sort_by_key(|e| e.seq);
+            }
+        }
+        for record in &commit.telemetry {
+            let key = (record.provider.clone(), record.model.clone());
+            match tables.telemetry.get(&key) {
+                Some(stored) if stored.updated_at > record.updated_at => {}
+                _ => {
+                    tables.telemetry.insert(key, record.clone());
+                }
+            }
+        }
+    }
+
+    fn stats(tables: &Tables) -> JournalStats {
+        let mut runs: Vec<(RunStatus, u64)> = Vec::new();
+        for status in RunStatus::ALL {
+            let n = tables
+                .runs
+                .values()
+                .filter(|run| run.state.status == *status)
+                .count() as u64;
+            if n > 0 {
+                runs.push((*status, n));
+            }
+        }
+        let all_tasks: Vec<&TaskRecord> = tables.tasks.values().flatten().collect();
+        let mut tasks: Vec<(TaskStatus, u64)> = Vec::new();
+        for status in TaskStatus::ALL {
+            let n = all_tasks.iter().filter(|t| t.status == *status).count() as u64;
+            if n > 0 {
+                tasks.push((*status, n));
+            }
+        }
+        let duration = |task: &TaskRecord| -> Option<f64> {
+            let (Some(started), Some(finished)) = (task.started_at, task.finished_at) else {
+                return None;
+            };
+            Some((finished - started).as_seconds_f64() * 1000.0)
+        };
+        let mut task_latency = LatencySum::default();
+        for ms in all_tasks.iter().filter_map(|t| duration(t)) {
+            task_latency.count += 1;
+            task_latency.total_ms += ms;
+        }
+        let mut providers: BTreeMap<String, ProviderUsage> = BTreeMap::new();
+        for attempt in &tables.attempts {
+            let usage = providers
+                .entry(attempt.provider.clone())
+                .or_insert_with(|| ProviderUsage {
+                    provider: attempt.provider.clone(),
+                    ..ProviderUsage::default()
+                });
+            usage.calls += 1;
+            if attempt.status == AttemptStatus::Failed {
+                usage.failed_calls += 1;
+            }
+            if let Some(tokens) = &attempt.usage {
+                usage.tokens_in += tokens.input_tokens;
+                usage.tokens_out += tokens.output_tokens;
+            }
+            usage.cost_usd += attempt.cost_usd;
+            if let Some(ms) = attempt.latency_ms {
+                usage.call_latency.count += 1;
+                usage.call_latency.total_ms += ms as f64;
+            }
+        }
+        for task in &all_tasks {
+            let Some(provider) = &task.provider else {
+                continue;
+            };
+            let usage = providers
+                .entry(provider.clone())
+                .or_insert_with(|| ProviderUsage {
+                    provider: provider.clone(),
+                    ..ProviderUsage::default()
+                });
+            usage.tasks += 1;
+            match task.status {
+                TaskStatus::Succeeded => usage.tasks_succeeded += 1,
+                TaskStatus::Failed => usage.tasks_failed += 1,
+                _ => {}
+            }
+            if let Some(ms) = duration(task) {
+                usage.task_latency.count += 1;
+                usage.task_latency.total_ms += ms;
+            }
+        }
+        JournalStats {
+            runs,
+            tasks,
+            task_latency,
+            providers: providers.into_values().collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl Journal for MemoryJournal {
+    async fn create_run(&self, run: &NewRun, events: &[Event]) -> Result<(), JournalError> {
+        self.check()?;
+        let mut tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(key) = &run.idempotency_key
+            && let Some(existing) = tables
+                .runs
+                .values()
+                .find(|r| r.tenant == run.tenant && r.idempotency_key.as_ref() == Some(key))
+        {
+            return Err(JournalError::IdempotencyKeyTaken {
+                existing: existing.id,
+            });
+        }
+        tables.runs.insert(
+            run.id,
+            RunRecord {
+                id: run.id,
+                tenant: run.tenant.clone(),
+                request: run.request.clone(),
+                idempotency_key: run.idempotency_key.clone(),
+                request_hash: run.request_hash.clone(),
+                created_at: run.created_at,
+                updated_at: run.created_at,
+                state: RunState {
+                    id: run.id,
+                    status: run.status,
+                    plan: None,
+                    output: None,
+                    error: None,
+                    usage: RunUsage::default(),
+                    started_at: None,
+                    finished_at: None,
+                },
+            },
+        );
+        Self::apply(
+            &mut tables,
+            &Commit {
+                events: events.to_vec(),
+                ..Commit::default()
+            },
+        );
+        Ok(())
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
+        self.check()?;
+        Self::apply(
+            &mut self
+                .tables
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            commit,
+        );
+        Ok(())
+    }
+
+    async fn get_run(
+        &self,
+        id: RunId,
+        tenant: Option<&str>,
+    ) -> Result<Option<RunRecord>, JournalError> {
+        self.check()?;
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tables
+            .runs
+            .get(&id)
+            .filter(|run| tenant.is_none() || run.tenant.as_deref() == tenant)
+            .cloned())
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        tenant: Option<&str>,
+        key: &str,
+    ) -> Result<Option<RunRecord>, JournalError> {
+        self.check()?;
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tables
+            .runs
+            .values()
+            .find(|r| r.tenant.as_deref() == tenant && r.idempotency_key.as_deref() == Some(key))
+            .cloned())
+    }
+
+    async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, JournalError> {
+        self.check()?;
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tables
+            .runs
+            .values()
+            .rev()
+            .filter(|run| query.tenant.is_none() || run.tenant == query.tenant)
+            .filter(|run| query.status.is_none_or(|status| run.state.status == status))
+            .filter(|run| query.before.is_none_or(|before| run.id < before))
+            .take(query.limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError> {
+        self.check()?;
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tables.tasks.get(&run_id).cloned().unwrap_or_default())
+    }
+
+    async fn list_attempts(
+        &self,
+        run_id: RunId,
+        task_id: Option<&TaskId>,
+    ) -> Result<Vec<AttemptRecord>, JournalError> {
+        self.check()?;
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tables
+            .attempts
+            .iter()
+            .filter(|a| a.run_id == run_id)
+            .filter(|a| task_id.is_none() || a.task_id.as_ref() == task_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn events_after(
+        &self,
+        run_id: RunId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, JournalError> {
+        self.check()?;
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tables
+            .events
+            .get(&run_id)
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e.seq > after)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError> {
+        self.check()?;
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tables
+            .runs
+            .values()
+            .filter(|run| !run.state.status.is_terminal())
+            .cloned()
+            .collect())
+    }
+
+    async fn ready(&self) -> Result<bool, JournalError> {
+        self.check()?;
+        Ok(*self
+            .mode
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            != Mode::NotReady)
+    }
+
+    async fn load_telemetry(&self) -> Result<Vec<TelemetryRecord>, JournalError> {
+        self.check()?;
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tables.telemetry.values().cloned().collect())
+    }
+
+    async fn stats(&self) -> Result<JournalStats, JournalError> {
+        self.check()?;
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(Self::stats(&tables))
+    }
+}

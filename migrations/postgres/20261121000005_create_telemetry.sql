@@ -1,0 +1,13 @@
+-- The router's learned state for one model (its telemetry and circuit breaker), or
+-- for a provider's own breaker (model ''), saved with call outcomes and read back at
+-- start, so routing does not forget what it learned when the server restarts.
+create table telemetry (
+    provider text not null,
+    -- '' for the provider's own row.
+    model text not null,
+    -- Opaque to the journal: only the router reads it.
+    state jsonb not null,
+    -- When the state was taken; an older state never replaces a newer one.
+    updated_at timestamptz not null,
+    constraint telemetry_pkey primary key (provider, model)
+);
