@@ -848,7 +848,7 @@ pub async fn stats_sum_runs_tasks_and_calls_per_provider(journal: &dyn Journal) 
         attempt.latency_ms = Some(ms);
         attempt
     };
-    let attempts = vec![
+    let attempts = [
         call(
             finished.id,
             "first",

@@ -601,7 +601,9 @@ async fn telemetry_saved_from_one_router_restores_into_another() {
     let (a, b) = (telemetry(&first), telemetry(&second));
     for (a, b) in a.iter().zip(&b) {
         assert_eq!(a.calls, b.calls);
-        assert!((a.success_rate - b.success_rate).abs() < 1e-12);
+        // The wall clock moves between saving and restoring, so the restored
+        // weights have decayed by that much (microseconds of a 10-minute half-life).
+        assert!((a.success_rate - b.success_rate).abs() < 1e-3);
         assert_eq!(a.latency_p50_ms, b.latency_p50_ms);
     }
 }
