@@ -305,7 +305,7 @@ impl Provider for BenchModel {
     }
 }
 
-/// The task id of a task call (its prompt ends with "Your task (<id>):"), if any.
+/// The task id of a task call (its prompt ends with "Your task (`<id>`):"), if any.
 pub(crate) fn task_tag(request: &CompletionRequest) -> Option<&str> {
     let prompt = &request.messages.last()?.content;
     let start = prompt.rfind("Your task (")? + "Your task (".len();

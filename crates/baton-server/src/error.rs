@@ -3,7 +3,7 @@
 //! place where a code gets its status and title.
 //!
 //! 5xx details never reach the client: the response carries a generic detail, and the
-//! real error travels in the response extensions to [`log_server_errors`], which logs it
+//! real error travels in the response extensions to `log_server_errors`, which logs it
 //! once inside the request span.
 
 use std::any::Any;

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
 
-/// The shared state of the HTTP app. Cheap to clone: clones share one [`App`].
+/// The shared state of the HTTP app. Cheap to clone: clones share one `App`.
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<App>);
 
