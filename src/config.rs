@@ -99,6 +99,9 @@ pub(crate) struct EngineSection {
     pub(crate) synthesis_max_output_tokens: u32,
     /// Plan repair rounds before the one-task fallback.
     pub(crate) plan_repair_limit: u32,
+    /// The most model calls in flight at once over every run (absent: no cap).
+    #[serde(default)]
+    pub(crate) max_calls_in_flight: Option<u32>,
     /// Retry policy.
     pub(crate) retry: RetryPolicy,
     /// Run option defaults.
@@ -331,6 +334,9 @@ impl Config {
             .max_concurrency
             .checked_sub(1)
             .context("engine.defaults.max_concurrency must be at least 1")?;
+        if self.engine.max_calls_in_flight == Some(0) {
+            bail!("engine.max_calls_in_flight must be at least 1 (or left out for no cap)");
+        }
         Ok(())
     }
 
@@ -357,6 +363,7 @@ impl Config {
             verify: baton_verifier::VerifyConfig::default(),
             task_max_output_tokens: self.engine.task_max_output_tokens,
             synthesis_max_output_tokens: self.engine.synthesis_max_output_tokens,
+            max_calls_in_flight: self.engine.max_calls_in_flight,
         }
     }
 }

@@ -45,6 +45,13 @@ pub(crate) async fn build(config: &Config) -> anyhow::Result<App> {
     catalogue.extend(compatible_models(config)?);
     let router = Router::new(config.router.clone(), catalogue, providers)
         .context("invalid router configuration")?;
+    // What the router learned before the restart (telemetry, breakers) goes on.
+    let saved = store
+        .load_telemetry()
+        .await
+        .context("could not read the saved router state")?;
+    let restored = router.restore(&saved);
+    tracing::debug!(restored, "router state restored from the journal");
     let journal: Arc<dyn Journal> = store.clone();
     let engine = Engine::new(config.engine_config(), journal, Arc::new(router));
     Ok(App {

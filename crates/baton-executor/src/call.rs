@@ -12,7 +12,7 @@ use baton_core::usage::{Usage, estimate_tokens};
 use baton_providers::provider::{
     Completion, CompletionRequest, ErrorKind, ProviderError, TimeoutKind,
 };
-use baton_router::{CallOutcome, RoutedModel};
+use baton_router::{CallOutcome, RateLimitHint, RoutedModel};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
@@ -125,20 +125,54 @@ pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallRe
         return Err(err.into());
     }
 
-    let slots = ctx.provider_slots(&model.provider_name);
-    let began = Instant::now();
+    // Slots and rate limits are waited for after the attempt row is committed and
+    // before the clock of the call starts: telemetry measures the vendor, not the
+    // queue. The order (the run's slot, the engine's, the provider's buckets) keeps
+    // a run that is at its own limit from holding the engine's slots.
+    let run_slots = ctx.provider_slots(&model.provider_name);
+    let engine_slots = ctx.engine.call_slots.clone();
+    let limiter = ctx.engine.router.limiter();
+    let estimated_tokens = input_tokens + max_output;
     let stream_to = if request.stream { task_id } else { None };
+    let mut timing = None;
+    let waiting_since = Instant::now();
     let end = tokio::select! {
         biased;
         () = ctx.cancel.cancelled() => CallEnd::Cancelled,
         end = async {
-            let Ok(_slot) = slots.acquire().await else {
+            let Ok(_run_slot) = run_slots.acquire().await else {
                 return CallEnd::Failed(ProviderError::transient(ErrorKind::Unsupported, "provider slots closed"));
             };
-            call_with_deltas(ctx, model, &request, stream_to, timeout).await
+            let _engine_slot = match &engine_slots {
+                Some(slots) => match slots.acquire().await {
+                    Ok(slot) => Some(slot),
+                    Err(_) => return CallEnd::Failed(ProviderError::transient(ErrorKind::Unsupported, "engine slots closed")),
+                },
+                None => None,
+            };
+            let permit = limiter.acquire(&model.provider_name, estimated_tokens).await;
+            let began = Instant::now();
+            let (end, first_delta) = call_with_deltas(ctx, model, &request, stream_to, timeout).await;
+            timing = Some((began.elapsed(), first_delta.map(|at| at.saturating_duration_since(began))));
+            let used = match &end {
+                CallEnd::Done(completion) => completion.usage.input_tokens + completion.usage.output_tokens,
+                CallEnd::Failed(err) => err.partial_usage.map_or(input_tokens, |u| u.input_tokens + u.output_tokens),
+                CallEnd::Cancelled => input_tokens,
+            };
+            limiter.settle(permit, used);
+            if let CallEnd::Failed(err) = &end
+                && err.kind == ErrorKind::RateLimited
+                && let Some(delay) = err.retry_after
+            {
+                // The vendor's own word holds back every call to the provider, not
+                // only this task's retry.
+                limiter.slow_down(&model.provider_name, &RateLimitHint::retry_after(delay));
+            }
+            end
         } => end,
     };
-    let latency = began.elapsed();
+    // A call cancelled before it returned counts from when it began to wait.
+    let (latency, time_to_first_token) = timing.unwrap_or((waiting_since.elapsed(), None));
 
     let (usage, status, error) = match &end {
         CallEnd::Done(completion) => (completion.usage, AttemptStatus::Succeeded, None),
@@ -177,7 +211,7 @@ pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallRe
             &CallOutcome {
                 success: matches!(end, CallEnd::Done(_)),
                 latency,
-                time_to_first_token: None,
+                time_to_first_token,
                 error: match &end {
                     CallEnd::Failed(err) => Some((err.kind.clone(), err.message.clone())),
                     _ => None,
@@ -197,22 +231,25 @@ pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallRe
 }
 
 /// Calls the provider with a time limit, turning streamed text into committed
-/// `task_delta` events when `stream_to` names a task.
+/// `task_delta` events when `stream_to` names a task. Returns how the call ended
+/// and, for a streamed call, when its first text arrived.
 async fn call_with_deltas(
     ctx: &RunCtx,
     model: &RoutedModel,
     request: &CompletionRequest,
     stream_to: Option<&TaskId>,
     timeout: Duration,
-) -> CallEnd {
+) -> (CallEnd, Option<Instant>) {
     let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
     let deltas = stream_to.map(|_| &sender);
     let call = tokio::time::timeout(timeout, model.provider.complete(request, deltas));
     tokio::pin!(call);
+    let mut first_delta = None;
     let result = loop {
         tokio::select! {
             result = &mut call => break result,
             Some(text) = receiver.recv(), if stream_to.is_some() => {
+                first_delta.get_or_insert_with(Instant::now);
                 if let Some(task_id) = stream_to {
                     publish_deltas(ctx, task_id, text, &mut receiver).await;
                 }
@@ -224,7 +261,7 @@ async fn call_with_deltas(
     {
         publish_deltas(ctx, task_id, text, &mut receiver).await;
     }
-    match result {
+    let end = match result {
         Ok(Ok(completion)) => CallEnd::Done(completion),
         Ok(Err(err)) => CallEnd::Failed(err),
         Err(_elapsed) => CallEnd::Failed(ProviderError::transient(
@@ -234,7 +271,8 @@ async fn call_with_deltas(
                 timeout.as_secs_f64()
             ),
         )),
-    }
+    };
+    (end, first_delta)
 }
 
 /// Commits and publishes one `task_delta` holding `first` and whatever else has

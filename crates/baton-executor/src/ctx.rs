@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use baton_core::event::{Event, EventPayload};
 use baton_core::ids::RunId;
-use baton_core::journal::{AttemptRecord, Commit, JournalError, RunState, TaskRecord};
+use baton_core::journal::{
+    AttemptRecord, Commit, JournalError, RunState, TaskRecord, TelemetryRecord,
+};
 use baton_core::request::RunOptions;
+use baton_core::status::AttemptStatus;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -138,12 +141,13 @@ impl RunCtx {
                 payload,
             })
             .collect();
+        let telemetry = self.router_state_of(&write.attempts);
         let commit = Commit {
             run: run_changed.then(|| state.clone()),
             tasks: write.tasks,
             attempts: write.attempts,
             events,
-            telemetry: Vec::new(),
+            telemetry,
         };
         let mut tries = 0;
         loop {
@@ -161,6 +165,26 @@ impl RunCtx {
         writer.state = state.clone();
         self.engine.hub.publish(&commit.events);
         Ok(state)
+    }
+
+    /// The router's state (telemetry and breakers) of the models whose calls these
+    /// attempts finish: saved with the attempts' outcome, in the same commit, so
+    /// what the router learned survives a restart exactly as far as the calls do.
+    fn router_state_of(&self, attempts: &[AttemptRecord]) -> Vec<TelemetryRecord> {
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        let mut records = Vec::new();
+        for attempt in attempts {
+            let recorded = matches!(
+                attempt.status,
+                AttemptStatus::Succeeded | AttemptStatus::Failed
+            );
+            let key = (attempt.provider.as_str(), attempt.model.as_str());
+            if recorded && !seen.contains(&key) {
+                seen.push(key);
+                records.extend(self.engine.router.saved_state_of(key.0, key.1));
+            }
+        }
+        records
     }
 
     /// The run's current state.

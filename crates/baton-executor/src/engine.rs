@@ -11,13 +11,13 @@ use baton_core::graph::{TaskGraph, Workflow};
 use baton_core::ids::RunId;
 use baton_core::journal::{Commit, Journal, JournalError, NewRun, RunRecord, RunState};
 use baton_core::request::{RequestError, RequestLimits, RunOptions, RunRequest};
-use baton_core::status::{AttemptStatus, RunStatus};
+use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 use baton_core::usage::RunUsage;
 use baton_planner::PlannerConfig;
 use baton_router::Router;
 use baton_verifier::VerifyConfig;
 use time::OffsetDateTime;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,6 +43,9 @@ pub struct EngineConfig {
     pub task_max_output_tokens: u32,
     /// The output allowance of a synthesis call, in tokens.
     pub synthesis_max_output_tokens: u32,
+    /// The most model calls in flight at once over every run of the engine
+    /// (`None`: no engine-wide cap; runs still keep their own `max_concurrency`).
+    pub max_calls_in_flight: Option<u32>,
 }
 
 impl EngineConfig {
@@ -135,6 +138,8 @@ pub(crate) struct Inner {
     pub(crate) journal: Arc<dyn Journal>,
     pub(crate) router: Arc<Router>,
     pub(crate) hub: EventHub,
+    /// The engine-wide cap on calls in flight, when there is one. Never closed.
+    pub(crate) call_slots: Option<Arc<Semaphore>>,
     /// The runs executing in this process. Inserted by `start` before the run's task
     /// is spawned, removed by that task when the run ends.
     live: Mutex<HashMap<RunId, LiveRun>>,
@@ -157,12 +162,16 @@ struct LiveRun {
 impl Engine {
     /// An engine writing to `journal` and routing with `router`.
     pub fn new(config: EngineConfig, journal: Arc<dyn Journal>, router: Arc<Router>) -> Engine {
+        let call_slots = config
+            .max_calls_in_flight
+            .map(|cap| Arc::new(Semaphore::new(cap.max(1) as usize)));
         Engine {
             inner: Arc::new(Inner {
                 config,
                 journal,
                 router,
                 hub: EventHub::default(),
+                call_slots,
                 live: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -459,7 +468,16 @@ impl Engine {
         let Ok(valid) = request.validate(&config.defaults, &config.limits) else {
             return Ok(None);
         };
-        let tasks = self.inner.journal.list_tasks(run.id).await?;
+        let mut tasks = self.inner.journal.list_tasks(run.id).await?;
+        // A task that a shutdown stopped goes on (a cancelled run is finished, so it
+        // is never resumed); one whose output was committed keeps it, to be verified
+        // rather than called again.
+        for task in &mut tasks {
+            if task.status == TaskStatus::Cancelled {
+                task.status = TaskStatus::Pending;
+                task.finished_at = None;
+            }
+        }
         let graph = match &run.state.plan {
             Some(plan) => {
                 let Ok(workflow) = serde_json::from_value::<Workflow>(plan.clone()) else {

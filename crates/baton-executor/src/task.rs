@@ -7,7 +7,7 @@ use baton_core::event::{Check, EventPayload};
 use baton_core::graph::TaskSpec;
 use baton_core::journal::{JournalError, TaskRecord};
 use baton_core::status::{AttemptStatus, CallKind, TaskStatus};
-use baton_providers::provider::CompletionRequest;
+use baton_providers::provider::{CompletionRequest, ErrorKind};
 use baton_router::{ModelRef, Route, RouteRequest};
 use time::OffsetDateTime;
 
@@ -58,10 +58,21 @@ struct TaskRunner<'a> {
 
 /// What happened on one model, when it did not end the task.
 enum ModelEnd {
-    /// Move to the next model; the message says why this one was left.
-    Fallback(String),
+    /// Move to the next model; `reason` says why this one was left, and
+    /// `larger_window` asks for a model with a larger context window (the prompt
+    /// did not fit this one's).
+    Fallback { reason: String, larger_window: bool },
     /// The task ended.
     End(TaskEnd),
+}
+
+impl ModelEnd {
+    fn fallback(reason: impl Into<String>) -> Self {
+        ModelEnd::Fallback {
+            reason: reason.into(),
+            larger_window: false,
+        }
+    }
 }
 
 impl TaskRunner<'_> {
@@ -79,6 +90,9 @@ impl TaskRunner<'_> {
         );
         base.stream = self.ctx.options.stream;
 
+        if let Some(end) = self.verify_recovered_output().await {
+            return end;
+        }
         let mut tried: Vec<ModelRef> = Vec::new();
         let mut route = match self.route(&base, &tried) {
             Ok(route) => route,
@@ -95,15 +109,21 @@ impl TaskRunner<'_> {
             if let Err(err) = self.ctx.write(Write::events(vec![decision])).await {
                 return TaskEnd::Journal(err);
             }
-            let reason = match self.run_on_model(&route, &base).await {
+            let (reason, larger_window) = match self.run_on_model(&route, &base).await {
                 ModelEnd::End(end) => return end,
-                ModelEnd::Fallback(reason) => reason,
+                ModelEnd::Fallback {
+                    reason,
+                    larger_window,
+                } => (reason, larger_window),
             };
-            tried.push(ModelRef {
-                provider: route.chosen.provider_name.clone(),
-                model: route.chosen.model.clone(),
-            });
-            match self.route(&base, &tried) {
+            let left = route.chosen.model_ref();
+            tried.push(left.clone());
+            let next = if larger_window {
+                self.route_larger_than(&base, &tried, &left)
+            } else {
+                self.route(&base, &tried)
+            };
+            match next {
                 Ok(next) => {
                     let failed = EventPayload::TaskFailed {
                         task_id: self.task.task_id.clone(),
@@ -125,6 +145,54 @@ impl TaskRunner<'_> {
                     return self.fail(reason, None).await;
                 }
             }
+        }
+    }
+
+    /// On resume, a task whose call's output was committed but not yet verified
+    /// (the process stopped in between) is verified again rather than called
+    /// again. `None` when there is no such output, or it fails verification (the
+    /// task then runs afresh).
+    async fn verify_recovered_output(&mut self) -> Option<TaskEnd> {
+        let output = self.task.output.clone()?;
+        let verdict = match self.verify(&output).await {
+            Ok(verdict) => verdict,
+            Err(end) => return Some(end),
+        };
+        let verified = EventPayload::TaskVerified {
+            task_id: self.task.task_id.clone(),
+            passed: verdict.passed,
+            score: verdict.score,
+            checks: verdict.checks,
+        };
+        if !verdict.passed {
+            self.task.output = None;
+            let write = Write {
+                tasks: vec![self.task.clone()],
+                events: vec![verified],
+                ..Write::default()
+            };
+            return match self.ctx.write(write).await {
+                Ok(_) => None,
+                Err(err) => Some(TaskEnd::Journal(err)),
+            };
+        }
+        Some(self.succeed(output, verified).await)
+    }
+
+    /// Commits the task's verified output and its `task_verified` event.
+    async fn succeed(&mut self, output: String, verified: EventPayload) -> TaskEnd {
+        self.task.status = TaskStatus::Succeeded;
+        self.task.output = Some(output);
+        self.task.error = None;
+        self.task.finished_at = Some(OffsetDateTime::now_utc());
+        let write = Write {
+            tasks: vec![self.task.clone()],
+            events: vec![verified],
+            ..Write::default()
+        };
+        match self.ctx.write(write).await {
+            Ok(_) => TaskEnd::Succeeded,
+            Err(err) => TaskEnd::Journal(err),
         }
     }
 
@@ -159,6 +227,21 @@ impl TaskRunner<'_> {
         self.route_with_budget(request, tried, self.ctx.budget_left())
     }
 
+    /// Routes to a model whose context window is larger than `overflowed`'s.
+    fn route_larger_than(
+        &self,
+        request: &CompletionRequest,
+        tried: &[ModelRef],
+        overflowed: &ModelRef,
+    ) -> Result<Route, String> {
+        let budget_left = self.ctx.budget_left();
+        self.ctx
+            .engine
+            .router
+            .route_with_larger_window(&self.route_request(request, tried, budget_left), overflowed)
+            .map_err(|err| err.to_string())
+    }
+
     fn route_with_budget(
         &self,
         request: &CompletionRequest,
@@ -168,17 +251,26 @@ impl TaskRunner<'_> {
         self.ctx
             .engine
             .router
-            .route(&RouteRequest {
-                kind: CallKind::Task,
-                capability: self.spec.capability,
-                pinned: self.spec.model.as_deref(),
-                input_tokens: estimate_input_tokens(request),
-                max_output_tokens: request.max_output_tokens,
-                budget_left_usd,
-                profile: self.ctx.options.profile,
-                exclude: tried,
-            })
+            .route(&self.route_request(request, tried, budget_left_usd))
             .map_err(|err| err.to_string())
+    }
+
+    fn route_request<'r>(
+        &'r self,
+        request: &CompletionRequest,
+        tried: &'r [ModelRef],
+        budget_left_usd: Option<f64>,
+    ) -> RouteRequest<'r> {
+        RouteRequest {
+            kind: CallKind::Task,
+            capability: self.spec.capability,
+            pinned: self.spec.model.as_deref(),
+            input_tokens: estimate_input_tokens(request),
+            max_output_tokens: request.max_output_tokens,
+            budget_left_usd,
+            profile: self.ctx.options.profile,
+            exclude: tried,
+        }
     }
 
     /// Attempts, retries and repairs on one model.
@@ -242,6 +334,7 @@ impl TaskRunner<'_> {
                 CallEnd::Done(completion) => completion,
                 CallEnd::Cancelled => return ModelEnd::End(self.cancelled(write.attempts).await),
                 CallEnd::Failed(err) => {
+                    let mut reason = err.message.clone();
                     if err.is_transient() {
                         retries += 1;
                         let unit: f64 = rand::random();
@@ -249,33 +342,53 @@ impl TaskRunner<'_> {
                         if let RetryDecision::RetryAfter(delay) =
                             policy.decide(retries, max_retries, err.retry_after, unit)
                         {
-                            write.tasks.push(self.task.clone());
-                            write.events.push(EventPayload::TaskRetry {
-                                task_id: self.task.task_id.clone(),
-                                attempt: self.attempt_no,
-                                delay_ms: delay.as_millis() as u64,
-                                error: err.message.clone(),
-                            });
-                            if let Err(err) = self.ctx.write(write).await {
-                                return ModelEnd::End(TaskEnd::Journal(err));
-                            }
-                            tokio::select! {
-                                () = tokio::time::sleep(delay) => continue,
-                                () = self.ctx.cancel.cancelled() => {
-                                    return ModelEnd::End(self.cancelled(Vec::new()).await);
+                            // A model whose breaker opened with this failure is left
+                            // now, not retried into (at most one probe goes through).
+                            if self
+                                .ctx
+                                .engine
+                                .router
+                                .try_admit(&model.provider_name, &model.model)
+                            {
+                                write.tasks.push(self.task.clone());
+                                write.events.push(EventPayload::TaskRetry {
+                                    task_id: self.task.task_id.clone(),
+                                    attempt: self.attempt_no,
+                                    delay_ms: delay.as_millis() as u64,
+                                    error: err.message.clone(),
+                                });
+                                if let Err(err) = self.ctx.write(write).await {
+                                    return ModelEnd::End(TaskEnd::Journal(err));
+                                }
+                                tokio::select! {
+                                    () = tokio::time::sleep(delay) => continue,
+                                    () = self.ctx.cancel.cancelled() => {
+                                        return ModelEnd::End(self.cancelled(Vec::new()).await);
+                                    }
                                 }
                             }
+                            reason = format!(
+                                "{reason} (the circuit breaker of {}/{} is open)",
+                                model.provider_name, model.model
+                            );
                         }
                     }
                     write.tasks.push(self.task.clone());
                     if let Err(err) = self.ctx.write(write).await {
                         return ModelEnd::End(TaskEnd::Journal(err));
                     }
-                    return ModelEnd::Fallback(err.message);
+                    return ModelEnd::Fallback {
+                        larger_window: err.kind == ErrorKind::ContextTooLong,
+                        reason,
+                    };
                 }
             };
 
             let output = completion.text;
+            // The output is journaled with its artifact, before verification: a
+            // restart during the judge's call verifies it again instead of paying
+            // for the task's call twice.
+            self.task.output = Some(output.clone());
             write.tasks.push(self.task.clone());
             write.events.push(EventPayload::TaskArtifact {
                 task_id: self.task.task_id.clone(),
@@ -299,19 +412,7 @@ impl TaskRunner<'_> {
                 checks: verdict.checks.clone(),
             };
             if verdict.passed {
-                self.task.status = TaskStatus::Succeeded;
-                self.task.output = Some(output);
-                self.task.error = None;
-                self.task.finished_at = Some(OffsetDateTime::now_utc());
-                let write = Write {
-                    tasks: vec![self.task.clone()],
-                    events: vec![verified],
-                    ..Write::default()
-                };
-                return ModelEnd::End(match self.ctx.write(write).await {
-                    Ok(_) => TaskEnd::Succeeded,
-                    Err(err) => TaskEnd::Journal(err),
-                });
+                return ModelEnd::End(self.succeed(output, verified).await);
             }
             let failed: Vec<Check> = verdict.checks.into_iter().filter(|c| !c.passed).collect();
             let reason = describe_failed_checks(&failed);
@@ -325,11 +426,17 @@ impl TaskRunner<'_> {
                     reason: reason.clone(),
                 });
             }
-            if let Err(err) = self.ctx.write(Write::events(events)).await {
+            self.task.output = None;
+            let write = Write {
+                tasks: vec![self.task.clone()],
+                events,
+                ..Write::default()
+            };
+            if let Err(err) = self.ctx.write(write).await {
                 return ModelEnd::End(TaskEnd::Journal(err));
             }
             if !repair {
-                return ModelEnd::Fallback(format!("the output failed verification: {reason}"));
+                return ModelEnd::fallback(format!("the output failed verification: {reason}"));
             }
             request = baton_verifier::repair_request(base, &output, &failed);
         }
@@ -406,6 +513,8 @@ impl TaskRunner<'_> {
 
     async fn fail(&mut self, error: String, fallback: Option<String>) -> TaskEnd {
         self.task.status = TaskStatus::Failed;
+        // A rejected output is in its `task_artifact` event; the task has none.
+        self.task.output = None;
         self.task.error = Some(error.clone());
         self.task.finished_at = Some(OffsetDateTime::now_utc());
         let event = EventPayload::TaskFailed {

@@ -39,7 +39,7 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::{log_server_errors, panic_response};
-use crate::routes::{docs, events, health, runs};
+use crate::routes::{docs, events, health, runs, system};
 
 /// The app: every route, the fallbacks, and the middleware (request ids, tracing,
 /// error logging, panic catching, the body limit).
@@ -54,6 +54,8 @@ pub fn router(state: AppState) -> Router {
         .route("/runs/{id}/tasks/{task_id}", get(runs::get_run_task))
         .route("/runs/{id}/events", get(events::stream_run_events))
         .route("/runs/{id}/cancel", post(runs::cancel_run))
+        .route("/models", get(system::list_models))
+        .route("/stats", get(system::get_stats))
         .route("/healthz", get(health::get_health))
         .route("/readyz", get(health::get_readiness))
         .route("/openapi.json", get(docs::get_openapi))

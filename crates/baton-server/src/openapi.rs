@@ -9,7 +9,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoResponses, OpenApi};
 
 use crate::error::{PROBLEM_CONTENT_TYPE, Problem};
-use crate::routes::{docs, events, health, runs};
+use crate::routes::{docs, events, health, runs, system};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,8 @@ use crate::routes::{docs, events, health, runs};
         runs::get_run_task,
         events::stream_run_events,
         runs::cancel_run,
+        system::list_models,
+        system::get_stats,
         health::get_health,
         health::get_readiness,
         docs::get_openapi,
@@ -31,7 +33,7 @@ use crate::routes::{docs, events, health, runs};
     tags(
         (name = "runs", description = "Start runs, read them, cancel them."),
         (name = "events", description = "A run's events as Server-Sent Events."),
-        (name = "system", description = "Liveness, readiness and this document."),
+        (name = "system", description = "The model registry, the server's figures, liveness, readiness and this document."),
     )
 )]
 struct ApiDoc;
@@ -110,6 +112,18 @@ impl IntoResponses for ListProblems {
                 "400",
                 "`invalid_parameter` (a bad `status` or `limit`, or an unknown parameter) or `invalid_cursor`",
             ),
+            ("500", "`internal`: a bug; the cause is in the server log"),
+            ("503", "`storage_unavailable`: the database failed"),
+        ])
+    }
+}
+
+/// Problems of the endpoints that only read the journal's sums (`GET /stats`).
+pub(crate) struct ReadProblems;
+
+impl IntoResponses for ReadProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problem_responses(&[
             ("500", "`internal`: a bug; the cause is in the server log"),
             ("503", "`storage_unavailable`: the database failed"),
         ])

@@ -5,6 +5,7 @@ pub(crate) mod docs;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod runs;
+pub(crate) mod system;
 
 use axum::http::{Method, Uri};
 use baton_core::error::ErrorCode;

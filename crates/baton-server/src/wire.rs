@@ -354,3 +354,99 @@ impl AttemptResponse {
 fn milliseconds_between(start: OffsetDateTime, end: OffsetDateTime) -> u64 {
     u64::try_from((end - start).whole_milliseconds()).unwrap_or(0)
 }
+
+/// The body of `GET /models`.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct ModelsResponse {
+    /// Every model of the catalogue, by provider then model.
+    pub models: Vec<baton_router::ModelStatus>,
+}
+
+/// Runs by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RunCounts {
+    /// Every run ever stored.
+    pub started: u64,
+    /// Runs that ended `succeeded`.
+    pub succeeded: u64,
+    /// Runs that ended `failed`.
+    pub failed: u64,
+    /// Runs that ended `partial`.
+    pub partial: u64,
+    /// Runs that ended `cancelled`.
+    pub cancelled: u64,
+    /// Runs not ended yet (`queued`, `running`, `awaiting_input`).
+    pub running: u64,
+}
+
+/// The body of `GET /stats`: the figures overall, then per provider.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StatsResponse {
+    /// Runs by outcome.
+    pub runs: RunCounts,
+    /// Succeeded runs over ended runs; null before any run ended.
+    pub success_rate: Option<f64>,
+    /// Tasks of every run.
+    pub tasks: u64,
+    /// Tasks that succeeded.
+    pub tasks_succeeded: u64,
+    /// Tasks that failed.
+    pub tasks_failed: u64,
+    /// The average time from a task's first call to its end, in milliseconds.
+    pub average_task_latency_ms: Option<f64>,
+    /// Model calls made (attempts, in flight included).
+    pub calls: u64,
+    /// Calls that failed.
+    pub failed_calls: u64,
+    /// The average latency of a finished call, in milliseconds.
+    pub average_call_latency_ms: Option<f64>,
+    /// Prompt tokens over every call.
+    pub tokens_in: u64,
+    /// Completion tokens over every call.
+    pub tokens_out: u64,
+    /// Dollars over every call.
+    pub cost_usd: f64,
+    /// Calls that waited for a rate limit (this process, since it started).
+    pub rate_limit_waits: u64,
+    /// Time those calls waited, in milliseconds.
+    pub rate_limit_waited_ms: u64,
+    /// How often circuit breakers opened (models' and providers').
+    pub breaker_openings: u64,
+    /// The same figures per provider, by name.
+    pub providers: Vec<ProviderStats>,
+}
+
+/// One provider's figures in `GET /stats`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProviderStats {
+    /// The provider's name.
+    pub provider: String,
+    /// Calls made to it.
+    pub calls: u64,
+    /// Calls that failed.
+    pub failed_calls: u64,
+    /// Calls that did not fail over calls made; null before any call.
+    pub call_success_rate: Option<f64>,
+    /// Prompt tokens over its calls.
+    pub tokens_in: u64,
+    /// Completion tokens over its calls.
+    pub tokens_out: u64,
+    /// Dollars over its calls.
+    pub cost_usd: f64,
+    /// The average latency of its finished calls, in milliseconds.
+    pub average_call_latency_ms: Option<f64>,
+    /// Tasks whose last call went to it.
+    pub tasks: u64,
+    /// Of those, the ones that succeeded.
+    pub tasks_succeeded: u64,
+    /// Of those, the ones that failed.
+    pub tasks_failed: u64,
+    /// The average duration of those tasks, in milliseconds.
+    pub average_task_latency_ms: Option<f64>,
+    /// Its calls that waited for a rate limit (this process).
+    pub rate_limit_waits: u64,
+    /// Time they waited, in milliseconds.
+    pub rate_limit_waited_ms: u64,
+    /// How often its breakers (its own and its models') opened.
+    pub breaker_openings: u64,
+}

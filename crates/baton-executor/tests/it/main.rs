@@ -8,4 +8,5 @@ mod support;
 
 mod limits;
 mod planning;
+mod resume;
 mod retries;

@@ -183,7 +183,11 @@ pub(crate) struct TestEngine {
 
 impl TestEngine {
     pub(crate) fn new(provider: Arc<Scripted>) -> TestEngine {
-        let journal = Arc::new(MemoryJournal::default());
+        TestEngine::with_journal(provider, Arc::new(MemoryJournal::default()))
+    }
+
+    /// An engine over an existing journal, as a restarted process would have.
+    pub(crate) fn with_journal(provider: Arc<Scripted>, journal: Arc<MemoryJournal>) -> TestEngine {
         let catalogue = Catalogue::from_toml(CATALOGUE).unwrap();
         let providers: Vec<Arc<dyn Provider>> = vec![provider.clone()];
         let router = Router::new(RouterConfig::default(), catalogue, providers).unwrap();

@@ -1,0 +1,138 @@
+//! Runs picked up by a new engine over the journal an earlier one left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_core::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
+use serde_json::json;
+
+use crate::support::{Scripted, Step, TestEngine, names};
+
+/// A task whose call returned, but whose judge was still thinking when the process
+/// stopped, is verified again on resume, not paid for twice (DESIGN §4: a task whose
+/// result is committed is never called again).
+#[tokio::test(start_paused = true)]
+async fn an_output_committed_before_a_shutdown_is_verified_again_not_called_again() {
+    // Arrange: the task's call answers; the judge's call never does.
+    let before = TestEngine::new(Scripted::with([
+        Step::Answer("a river is moving water", Duration::from_millis(10)),
+        Step::Hang,
+    ]));
+    let id = before
+        .submit(json!({
+            "workflow": {"tasks": [{
+                "id": "a",
+                "instructions": "Describe a river.",
+                "success_criteria": ["names water"],
+            }]},
+            "options": {"verify": true, "assemble": "concat"},
+        }))
+        .await;
+    while before
+        .provider
+        .calls
+        .load(std::sync::atomic::Ordering::SeqCst)
+        < 2
+    {
+        before.provider.entered.notified().await;
+    }
+    before.engine.shutdown().await;
+    let stopped = before.tasks(id).await;
+    assert_eq!(
+        stopped[0].output.as_deref(),
+        Some("a river is moving water")
+    );
+    assert_ne!(before.record(id).await.state.status, RunStatus::Succeeded);
+
+    // Act: a new engine over the same journal resumes the run.
+    let after = TestEngine::with_journal(Scripted::with([]), Arc::clone(&before.journal));
+    assert_eq!(after.engine.resume_unfinished().await.unwrap(), 1);
+    after.engine.wait(id).await;
+
+    // Assert: one task call in all; the judge was asked again; the output stands.
+    let run = after.record(id).await;
+    assert_eq!(
+        run.state.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        run.state.error
+    );
+    assert_eq!(run.state.output.as_deref(), Some("a river is moving water"));
+    let attempts = after.attempts(id).await;
+    let task_calls: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.kind == CallKind::Task)
+        .collect();
+    assert_eq!(task_calls.len(), 1, "{attempts:#?}");
+    assert_eq!(task_calls[0].status, AttemptStatus::Succeeded);
+    let judge_calls: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.kind == CallKind::Judge)
+        .map(|a| a.status)
+        .collect();
+    assert_eq!(
+        judge_calls,
+        [AttemptStatus::Cancelled, AttemptStatus::Succeeded],
+        "the judge's cancelled call stays journaled"
+    );
+    assert_eq!(
+        after.calls(),
+        1,
+        "only the judge was called after the restart"
+    );
+    let tasks = after.tasks(id).await;
+    assert_eq!(tasks[0].status, TaskStatus::Succeeded);
+    let events = after.events(id).await;
+    let names = names(&events);
+    assert_eq!(
+        names.iter().filter(|n| **n == "task_artifact").count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(names.last(), Some(&"stats"));
+}
+
+/// A task that a shutdown stopped before its call returned runs again on resume.
+#[tokio::test(start_paused = true)]
+async fn a_task_stopped_by_a_shutdown_runs_again_on_resume() {
+    let before = TestEngine::new(Scripted::with([Step::Hang]));
+    let id = before
+        .submit(json!({
+            "workflow": {"tasks": [{"id": "a", "instructions": "Describe a river."}]},
+            "options": {"verify": false, "assemble": "concat"},
+        }))
+        .await;
+    while before
+        .provider
+        .calls
+        .load(std::sync::atomic::Ordering::SeqCst)
+        < 1
+    {
+        before.provider.entered.notified().await;
+    }
+    before.engine.shutdown().await;
+
+    let after = TestEngine::with_journal(Scripted::with([]), Arc::clone(&before.journal));
+    assert_eq!(after.engine.resume_unfinished().await.unwrap(), 1);
+    after.engine.wait(id).await;
+
+    let run = after.record(id).await;
+    assert_eq!(
+        run.state.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        run.state.error
+    );
+    assert_eq!(run.state.output.as_deref(), Some("ok"));
+    let statuses: Vec<_> = after
+        .attempts(id)
+        .await
+        .iter()
+        .filter(|a| a.kind == CallKind::Task)
+        .map(|a| a.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [AttemptStatus::Cancelled, AttemptStatus::Succeeded]
+    );
+}
