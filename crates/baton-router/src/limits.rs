@@ -305,8 +305,17 @@ impl RateLimiter {
     /// permit. Cancel-safe: dropping the future gives the reservation back.
     pub async fn acquire(&self, provider: &str, estimated_tokens: u64) -> Permit {
         let started = Instant::now();
+        // Whether the call had to wait at all: only then is it counted as a wait
+        // (the few microseconds of taking the locks are not).
+        let mut held_back = false;
         let slot = match self.slots.get(provider) {
-            Some(semaphore) => Arc::clone(semaphore).acquire_owned().await.ok(),
+            Some(semaphore) => match Arc::clone(semaphore).try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    held_back = true;
+                    Arc::clone(semaphore).acquire_owned().await.ok()
+                }
+            },
             None => None,
         };
         let now = Instant::now();
@@ -342,13 +351,18 @@ impl RateLimiter {
             if Instant::now() >= ready_at {
                 break;
             }
+            held_back = true;
             tokio::time::sleep_until(ready_at).await;
         }
         reservation.committed = true;
-        let waited = Instant::now().saturating_duration_since(started);
+        let waited = if held_back {
+            Instant::now().saturating_duration_since(started)
+        } else {
+            Duration::ZERO
+        };
         self.with_provider(provider, Instant::now(), |limits| {
             limits.acquired += 1;
-            if !waited.is_zero() {
+            if held_back {
                 limits.waits += 1;
                 limits.waited += waited;
             }

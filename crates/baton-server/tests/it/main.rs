@@ -15,6 +15,8 @@ mod flows;
 #[cfg(test)]
 mod openapi;
 #[cfg(test)]
+mod registry;
+#[cfg(test)]
 mod runs;
 #[cfg(test)]
 mod system;

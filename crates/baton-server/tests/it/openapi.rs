@@ -95,6 +95,8 @@ fn every_operation_is_named_verb_resource_and_documents_its_problems() {
             "get_readiness",
             "get_run",
             "get_run_task",
+            "get_stats",
+            "list_models",
             "list_run_tasks",
             "list_runs",
             "stream_run",
