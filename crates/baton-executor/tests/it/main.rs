@@ -10,3 +10,4 @@ mod limits;
 mod planning;
 mod resume;
 mod retries;
+mod routing;

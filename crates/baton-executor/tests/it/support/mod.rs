@@ -31,6 +31,10 @@ pub(crate) enum Step {
     ServerError(Duration),
     /// Fail with a permanent 400.
     BadRequest,
+    /// Fail with a permanent context-too-long error.
+    ContextTooLong,
+    /// Fail with a transient 429 asking to wait this long.
+    RateLimited(Duration),
     /// Never answer.
     Hang,
 }
@@ -135,6 +139,17 @@ impl Provider for Scripted {
                 ErrorKind::BadRequest,
                 "400 from the script",
             )),
+            Step::ContextTooLong => Err(ProviderError::permanent(
+                ErrorKind::ContextTooLong,
+                "the prompt is longer than the model's context window",
+            )),
+            Step::RateLimited(wait) => {
+                let mut err =
+                    ProviderError::transient(ErrorKind::RateLimited, "429 from the script");
+                err.status = Some(429);
+                err.retry_after = Some(wait);
+                Err(err)
+            }
             Step::Hang => std::future::pending().await,
         };
         guard.1 = true;
@@ -174,6 +189,17 @@ max_output_tokens = 4096
 price = { input_per_mtok = 1.0, output_per_mtok = 2.0 }
 "#;
 
+/// A third model, the worst and dearest, with a window ten times the others'.
+pub(crate) const ROOMY_MODEL: &str = r#"
+[[models]]
+provider = "scripted"
+model = "roomy"
+capabilities = { general = 1, reasoning = 1, writing = 1 }
+context_window = 1000000
+max_output_tokens = 4096
+price = { input_per_mtok = 50.0, output_per_mtok = 100.0 }
+"#;
+
 /// An engine over the in-memory journal and a scripted provider.
 pub(crate) struct TestEngine {
     pub(crate) engine: Engine,
@@ -188,15 +214,52 @@ impl TestEngine {
 
     /// An engine over an existing journal, as a restarted process would have.
     pub(crate) fn with_journal(provider: Arc<Scripted>, journal: Arc<MemoryJournal>) -> TestEngine {
-        let catalogue = Catalogue::from_toml(CATALOGUE).unwrap();
+        TestEngine::build(provider, journal, RouterConfig::default(), None, CATALOGUE)
+    }
+
+    /// An engine whose catalogue has these models beside the two usual ones.
+    pub(crate) fn with_models(provider: Arc<Scripted>, models: &str) -> TestEngine {
+        TestEngine::build(
+            provider,
+            Arc::new(MemoryJournal::default()),
+            RouterConfig::default(),
+            None,
+            &format!("{CATALOGUE}{models}"),
+        )
+    }
+
+    /// An engine with this router configuration and engine-wide call cap.
+    pub(crate) fn with_router(
+        provider: Arc<Scripted>,
+        router: RouterConfig,
+        max_calls_in_flight: Option<u32>,
+    ) -> TestEngine {
+        TestEngine::build(
+            provider,
+            Arc::new(MemoryJournal::default()),
+            router,
+            max_calls_in_flight,
+            CATALOGUE,
+        )
+    }
+
+    fn build(
+        provider: Arc<Scripted>,
+        journal: Arc<MemoryJournal>,
+        router_config: RouterConfig,
+        max_calls_in_flight: Option<u32>,
+        catalogue: &str,
+    ) -> TestEngine {
+        let catalogue = Catalogue::from_toml(catalogue).unwrap();
         let providers: Vec<Arc<dyn Provider>> = vec![provider.clone()];
-        let router = Router::new(RouterConfig::default(), catalogue, providers).unwrap();
+        let router = Router::new(router_config, catalogue, providers).unwrap();
         let config = EngineConfig {
             retry: RetryPolicy {
                 base_delay_ms: 1_000,
                 max_delay_ms: 8_000,
                 max_retry_after_ms: 30_000,
             },
+            max_calls_in_flight,
             ..EngineConfig::with_defaults()
         };
         let dyn_journal: Arc<dyn Journal> = journal.clone();
