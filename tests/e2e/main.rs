@@ -16,6 +16,7 @@ mod cancel;
 mod cli;
 mod errors;
 mod restart;
+mod routing;
 mod runs;
 mod stream;
 mod vendors;
