@@ -3,10 +3,11 @@
 
 use std::process::Output;
 
-use crate::support::{Backend, Database, both_backends};
+use crate::support::{Backend, Database, both_backends, scrub_env};
 
 async fn baton(database: &Database, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_baton"));
+    scrub_env(&mut command);
     command
         .args(args)
         .env("BATON_DATABASE_URL", database.url())
@@ -108,6 +109,58 @@ async fn migrate_applies_the_migrations_and_bad_settings_stop_start_up_by_name(b
         !stderr.contains("pw@"),
         "the credentials are not repeated: {stderr}"
     );
+
+    // A well-formed https URL with credentials in it is refused by name too, for each
+    // vendor's variable and for a compatible server's setting in a file.
+    for (setting, key) in [
+        ("OPENAI_BASE_URL", "OPENAI_API_KEY"),
+        ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"),
+        ("GEMINI_BASE_URL", "GEMINI_API_KEY"),
+    ] {
+        let with_credentials = baton(
+            &db,
+            &["serve", "--listen", "127.0.0.1:0"],
+            &[
+                (setting, "https://user:hunter2@proxy.example.com/v1"),
+                (key, "sk-x"),
+            ],
+        )
+        .await;
+        assert!(!with_credentials.status.success(), "{setting}");
+        let stderr = text(&with_credentials.stderr);
+        assert!(
+            stderr.contains(&format!("{setting} is not a usable base URL"))
+                && stderr.contains("credentials"),
+            "{setting}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password is not repeated: {stderr}"
+        );
+    }
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(
+        file.path(),
+        "[providers.compatible.proxy]\n\
+         base_url = \"https://user:hunter2@proxy.example.com/v1\"\n\
+         models = [\"m\"]\n",
+    )
+    .unwrap();
+    let config = file.path().to_str().unwrap();
+    let in_file = baton(
+        &db,
+        &["serve", "--listen", "127.0.0.1:0", "--config", config],
+        &[],
+    )
+    .await;
+    assert!(!in_file.status.success());
+    let stderr = text(&in_file.stderr);
+    assert!(
+        stderr.contains("providers.compatible.proxy.base_url is not a usable base URL")
+            && stderr.contains("credentials"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 
     let bad_key = baton(
         &db,

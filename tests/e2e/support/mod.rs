@@ -1,5 +1,6 @@
 //! Starting the binary and talking to it.
 
+use std::ffi::OsString;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -74,7 +75,32 @@ pub(crate) struct Baton {
     pub(crate) base: String,
     pub(crate) client: reqwest::Client,
     database_url: String,
+    args: Vec<String>,
     env: Vec<(String, String)>,
+}
+
+/// Whether a variable of the test's own environment must not reach the binary: the
+/// vendors' variables (a developer's real `OPENAI_API_KEY` would send tests to the real
+/// vendor, and spend money) and Baton's own (`BATON_CONFIG`, `BATON_PROFILE`, any
+/// `BATON_*` setting), so each test's configuration is exactly what it sets.
+pub(crate) fn leaks_into_tests(name: &str) -> bool {
+    ["OPENAI_", "ANTHROPIC_", "GEMINI_", "BATON_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+/// Removes every variable that [`leaks_into_tests`] from what `command` inherits;
+/// variables the test sets afterwards still reach the binary.
+pub(crate) fn scrub_env(command: &mut Command) {
+    scrub_inherited(command, std::env::vars_os().map(|(name, _)| name));
+}
+
+fn scrub_inherited(command: &mut Command, inherited: impl IntoIterator<Item = OsString>) {
+    for name in inherited {
+        if name.to_str().is_some_and(leaks_into_tests) {
+            command.env_remove(&name);
+        }
+    }
 }
 
 /// Settings for a test server: the sim at zero latency unless a test says otherwise.
@@ -92,13 +118,29 @@ pub(crate) fn sim_env() -> Vec<(String, String)> {
 impl Baton {
     /// Starts the binary on a free port against `database`, with extra environment.
     pub(crate) async fn start(database: &Database, env: Vec<(String, String)>) -> Baton {
-        Self::start_url(database.url(), env).await
+        Self::start_url(database.url(), Vec::new(), env).await
     }
 
-    async fn start_url(database_url: String, env: Vec<(String, String)>) -> Baton {
+    /// Starts the binary with extra arguments after `serve` (e.g. `--config FILE`).
+    pub(crate) async fn start_with_args(
+        database: &Database,
+        args: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Baton {
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        Self::start_url(database.url(), args, env).await
+    }
+
+    async fn start_url(
+        database_url: String,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Baton {
         let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
+        scrub_env(&mut command);
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(&args)
             .env("BATON_DATABASE_URL", &database_url)
             .env(
                 "RUST_LOG",
@@ -136,6 +178,7 @@ impl Baton {
             base,
             client,
             database_url,
+            args,
             env,
         }
     }
@@ -143,7 +186,12 @@ impl Baton {
     /// Stops the server gracefully (SIGTERM) and starts it again on the same database.
     pub(crate) async fn restart(mut self) -> Baton {
         self.stop().await;
-        Self::start_url(self.database_url.clone(), self.env.clone()).await
+        Self::start_url(
+            self.database_url.clone(),
+            self.args.clone(),
+            self.env.clone(),
+        )
+        .await
     }
 
     /// Sends SIGTERM and waits for the process to exit.
@@ -303,4 +351,47 @@ pub(crate) fn diamond() -> Value {
         ]},
         "options": {"assemble": "concat"}
     })
+}
+
+#[test]
+fn vendor_and_baton_variables_of_the_test_never_reach_the_binary() {
+    let mut command = Command::new("baton");
+    let inherited = [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "GEMINI_API_KEY",
+        "BATON_PROFILE",
+        "BATON_PROVIDERS__SIM__ENABLED",
+        "PATH",
+        "TEST_LOG",
+    ];
+    scrub_inherited(&mut command, inherited.map(OsString::from));
+    command.env("OPENAI_BASE_URL", "http://127.0.0.1:1/v1");
+
+    let mut envs: Vec<(String, Option<String>)> = command
+        .as_std()
+        .get_envs()
+        .map(|(name, value)| {
+            (
+                name.to_string_lossy().into_owned(),
+                value.map(|v| v.to_string_lossy().into_owned()),
+            )
+        })
+        .collect();
+    envs.sort();
+    assert_eq!(
+        envs,
+        vec![
+            ("ANTHROPIC_BASE_URL".to_owned(), None),
+            ("BATON_PROFILE".to_owned(), None),
+            ("BATON_PROVIDERS__SIM__ENABLED".to_owned(), None),
+            ("GEMINI_API_KEY".to_owned(), None),
+            ("OPENAI_API_KEY".to_owned(), None),
+            (
+                "OPENAI_BASE_URL".to_owned(),
+                Some("http://127.0.0.1:1/v1".to_owned())
+            ),
+        ],
+        "removed: the vendors' and Baton's variables; kept: the rest; set: what the test sets"
+    );
 }

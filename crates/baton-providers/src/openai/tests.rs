@@ -153,6 +153,107 @@ fn compatible_profiles_rename_or_drop_parameters() {
     );
 }
 
+/// What one preset sends, from its vendor's documentation: no request to any of
+/// these servers is recorded (Groq's recording is a response only).
+struct PresetQuirks {
+    preset: Preset,
+    base_url: &'static str,
+    /// The name the output-token limit goes by.
+    limit_field: &'static str,
+    /// Whether the server needs a key.
+    requires_api_key: bool,
+}
+
+#[test]
+fn presets_send_their_documented_parameters() {
+    let cases = [
+        PresetQuirks {
+            preset: Preset::Groq,
+            base_url: "https://api.groq.com/openai/v1",
+            limit_field: "max_completion_tokens",
+            requires_api_key: true,
+        },
+        PresetQuirks {
+            preset: Preset::Xai,
+            base_url: "https://api.x.ai/v1",
+            limit_field: "max_completion_tokens",
+            requires_api_key: true,
+        },
+        PresetQuirks {
+            preset: Preset::Vllm,
+            base_url: "http://localhost:8000/v1",
+            limit_field: "max_tokens",
+            requires_api_key: false,
+        },
+        PresetQuirks {
+            preset: Preset::LmStudio,
+            base_url: "http://localhost:1234/v1",
+            limit_field: "max_tokens",
+            requires_api_key: false,
+        },
+        PresetQuirks {
+            preset: Preset::OpenRouter,
+            base_url: "https://openrouter.ai/api/v1",
+            limit_field: "max_tokens",
+            requires_api_key: true,
+        },
+        PresetQuirks {
+            preset: Preset::Together,
+            base_url: "https://api.together.xyz/v1",
+            limit_field: "max_tokens",
+            requires_api_key: true,
+        },
+    ];
+    let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+    let mut request = request();
+    request.stream = true;
+    request.json_schema = Some(JsonSchemaFormat {
+        name: "plan".to_owned(),
+        schema: schema.clone(),
+    });
+    for case in cases {
+        let name = case.preset.name();
+        let profile = case.preset.profile();
+        let body = encoded(&request, profile);
+        let other_limit = if case.limit_field == "max_tokens" {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        assert_eq!(body[case.limit_field], json!(256), "{name}: {body}");
+        assert!(body.get(other_limit).is_none(), "{name}: {body}");
+        assert_eq!(
+            body["seed"],
+            json!(42),
+            "{name}: the seed is sent as `seed`"
+        );
+        assert!(body.get("random_seed").is_none(), "{name}");
+        assert_eq!(
+            body["response_format"],
+            json!({"type": "json_schema", "json_schema": {"name": "plan", "schema": schema}}),
+            "{name}: the schema goes in response_format"
+        );
+        assert_eq!(
+            body["messages"][0]["content"], "Be brief.",
+            "{name}: and not into the system prompt"
+        );
+        assert_eq!(
+            body["stream_options"],
+            json!({"include_usage": true}),
+            "{name}: a stream asks for its usage"
+        );
+        assert_eq!(profile.requires_api_key, case.requires_api_key, "{name}");
+        assert_eq!(case.preset.default_base_url(), case.base_url, "{name}");
+        let provider =
+            OpenAiProvider::new(OpenAiConfig::preset(case.preset, None).unwrap()).unwrap();
+        assert_eq!(
+            provider.url.as_str(),
+            format!("{}/chat/completions", case.base_url),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn presets_have_names_and_valid_base_urls() {
     for preset in Preset::ALL {

@@ -175,6 +175,53 @@ async fn refused_connection_is_a_transient_connection_error() {
     );
 }
 
+/// A listener on 127.0.0.1 whose accept queue is full: Linux drops the SYNs of further
+/// connections (`tcp_abort_on_overflow` is off by default), so a connect to it neither
+/// succeeds nor is refused, without any packet leaving the machine. With a backlog of
+/// 0 the queue holds one connection; the returned stream fills it.
+#[cfg(target_os = "linux")]
+async fn listener_that_never_completes_a_connect()
+-> (tokio::net::TcpListener, tokio::net::TcpStream) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let filler = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    (listener, filler)
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn connect_that_never_completes_is_a_connect_timeout() {
+    let (listener, _filler) = listener_that_never_completes_a_connect().await;
+    let config = baton_providers::openai::OpenAiConfig::new(
+        "openai",
+        &format!("http://{}/v1", listener.local_addr().unwrap()),
+        "OPENAI_BASE_URL",
+        None,
+    )
+    .unwrap()
+    .with_timeouts(Timeouts {
+        connect: Duration::from_millis(300),
+        ..timeouts()
+    });
+    let provider = baton_providers::openai::OpenAiProvider::new(config).unwrap();
+    for stream in [false, true] {
+        let err = call(&provider, stream).await.unwrap_err();
+        assert_eq!(
+            (err.class, err.kind.clone()),
+            (
+                ErrorClass::Transient,
+                ErrorKind::Timeout(TimeoutKind::Connect)
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.status, None, "no response head ever came");
+        assert!(err.partial_usage.is_none(), "{err:?}");
+    }
+}
+
 #[tokio::test]
 async fn reset_and_clean_close_mid_stream_are_both_cuts() {
     let fake = FakeVendor::start(Vendor::OpenAi).await;

@@ -11,6 +11,8 @@ mod anthropic;
 #[cfg(test)]
 mod driver;
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod gemini;
 #[cfg(test)]
 mod openai;
