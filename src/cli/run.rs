@@ -38,10 +38,9 @@ pub(crate) async fn run(sources: &Sources, args: RunArgs) -> anyhow::Result<()> 
             let app = crate::wiring::build(&config).await?;
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let address = listener.local_addr()?;
-            let state = baton_server::AppState::new(
-                baton_server::ServerConfig::default(),
-                app.engine.clone(),
-            );
+            // The embedded server serves with the configured `[server]` settings
+            // (body limit, keepalive, …), as `baton serve` would.
+            let state = baton_server::AppState::new(config.server.clone(), app.engine.clone());
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let server = tokio::spawn(baton_server::serve(listener, state, async move {
                 let _ = stopped.await;

@@ -160,6 +160,16 @@ pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallRe
                 CallEnd::Cancelled => input_tokens,
             };
             limiter.settle(permit, used);
+            if let CallEnd::Done(Completion { limits: Some(limits), .. }) = &end {
+                // The vendor's own figures slow the buckets down before it refuses.
+                limiter.slow_down(&model.provider_name, &RateLimitHint {
+                    retry_after: None,
+                    remaining_requests: limits.remaining_requests,
+                    remaining_tokens: limits.remaining_tokens,
+                    reset_requests: limits.reset_requests,
+                    reset_tokens: limits.reset_tokens,
+                });
+            }
             if let CallEnd::Failed(err) = &end
                 && err.kind == ErrorKind::RateLimited
                 && let Some(delay) = err.retry_after

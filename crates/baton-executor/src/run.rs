@@ -72,12 +72,14 @@ pub(crate) async fn execute(
             let tasks = publish_plan(&ctx, &graph, source, false).await?;
             (graph, tasks)
         }
-        None => {
-            let (graph, fallback) = plan(&ctx).await?;
-            let source = if fallback { "fallback" } else { "planner" };
-            let tasks = publish_plan(&ctx, &graph, source, fallback).await?;
-            (graph, tasks)
-        }
+        None => match plan(&ctx).await? {
+            Planned::Graph { graph, fallback } => {
+                let source = if fallback { "fallback" } else { "planner" };
+                let tasks = publish_plan(&ctx, &graph, source, fallback).await?;
+                (graph, tasks)
+            }
+            Planned::Stopped => return stopped_while_planning(&ctx, &stop, began).await,
+        },
     };
 
     let failure = schedule(&ctx, &graph, &mut tasks).await?;
@@ -203,9 +205,51 @@ fn plan_event(
     }
 }
 
+/// What planning ended with.
+#[derive(Debug)]
+enum Planned {
+    /// A graph to run: the planner's, or the one-task fallback.
+    Graph { graph: TaskGraph, fallback: bool },
+    /// The run was stopped (cancelled, timed out, shut down) before a plan was
+    /// accepted: no plan is journaled, so a fallback never stands in for a plan
+    /// the run did not get to make.
+    Stopped,
+}
+
+/// Ends a run that was stopped while it was planning: it has no tasks, and no plan is
+/// journaled. A shutdown leaves it unfinished, to be planned afresh when resumed.
+async fn stopped_while_planning(
+    ctx: &RunCtx,
+    stop: &std::sync::Mutex<Option<StopReason>>,
+    began: Instant,
+) -> Result<Option<RunStatus>, JournalError> {
+    let reason = *stop.lock().unwrap_or_else(|p| p.into_inner());
+    let (status, error) = match reason {
+        Some(StopReason::Shutdown) => return Ok(None),
+        Some(StopReason::Timeout) => (
+            RunStatus::Failed,
+            RunError::new(
+                ErrorCode::RunTimeout,
+                format!(
+                    "the run took longer than its timeout of {}s (while planning)",
+                    ctx.options.timeout_s.unwrap_or(0.0)
+                ),
+            ),
+        ),
+        // The token fires only after a reason is set; a missing one is a cancellation.
+        Some(StopReason::Cancelled) | None => (
+            RunStatus::Cancelled,
+            RunError::new(ErrorCode::Cancelled, "the run was cancelled"),
+        ),
+    };
+    finish(ctx, &[], status, None, Some(error), began.elapsed()).await?;
+    Ok(Some(status))
+}
+
 /// Asks the planner for a graph, repairing invalid answers up to the limit; falls back
-/// to a one-task plan. Returns the graph and whether it is the fallback.
-async fn plan(ctx: &RunCtx) -> Result<(TaskGraph, bool), JournalError> {
+/// to a one-task plan. Each rejected answer's problems are journaled in its attempt's
+/// `error`. A run stopped before a plan is accepted gets no plan at all.
+async fn plan(ctx: &RunCtx) -> Result<Planned, JournalError> {
     ctx.write(Write::events(vec![plan_event(
         PlanPhase::Started,
         None,
@@ -242,10 +286,22 @@ async fn plan(ctx: &RunCtx) -> Result<(TaskGraph, bool), JournalError> {
             timeout: Duration::from_secs_f64(ctx.options.task_timeout_s),
             start: Write::default(),
         };
-        let call = match make_call(ctx, plan).await {
+        let mut call = match make_call(ctx, plan).await {
             Ok(call) => call,
             Err(CallRefused::Journal(err)) => return Err(err),
             Err(CallRefused::Budget { .. } | CallRefused::Cancelled) => break,
+        };
+        // An answer is judged before its attempt is committed, so a rejected plan's
+        // problems are journaled with the call that produced it, not only logged.
+        let answer = match call.end {
+            CallEnd::Done(completion) => {
+                let parsed = baton_planner::parse_plan(&completion.text, &config.limits.graph);
+                if let Err(err) = &parsed {
+                    call.attempt.error = Some(format!("the plan was rejected: {err}"));
+                }
+                Ok((completion.text, parsed))
+            }
+            end => Err(end),
         };
         let (usage, cost_usd) = (call.usage, call.cost_usd);
         let write = Write {
@@ -254,27 +310,23 @@ async fn plan(ctx: &RunCtx) -> Result<(TaskGraph, bool), JournalError> {
         }
         .with_run(move |state| state.usage.record_call(&usage, cost_usd));
         ctx.write(write).await?;
-        match call.end {
-            CallEnd::Done(completion) => {
-                match baton_planner::parse_plan(&completion.text, &config.limits.graph) {
-                    Ok(graph) => return Ok((graph, false)),
-                    Err(err) if repairs < config.planner.plan_repair_limit => {
-                        repairs += 1;
-                        tracing::warn!(run.id = %ctx.run_id, error = %err, "invalid plan; asking for a repair");
-                        request = baton_planner::repair_request(
-                            &prompt,
-                            &completion.text,
-                            &err,
-                            &config.planner,
-                        );
-                    }
-                    Err(err) => {
-                        tracing::warn!(run.id = %ctx.run_id, error = %err, "invalid plan after repairs; using a one-task plan");
-                        break;
-                    }
-                }
+        match answer {
+            Ok((_, Ok(graph))) => {
+                return Ok(Planned::Graph {
+                    graph,
+                    fallback: false,
+                });
             }
-            CallEnd::Failed(err) if err.is_transient() => {
+            Ok((text, Err(err))) if repairs < config.planner.plan_repair_limit => {
+                repairs += 1;
+                tracing::warn!(run.id = %ctx.run_id, error = %err, "invalid plan; asking for a repair");
+                request = baton_planner::repair_request(&prompt, &text, &err, &config.planner);
+            }
+            Ok((_, Err(err))) => {
+                tracing::warn!(run.id = %ctx.run_id, error = %err, "invalid plan after repairs; using a one-task plan");
+                break;
+            }
+            Err(CallEnd::Failed(err)) if err.is_transient() => {
                 retries += 1;
                 match config.retry.decide(
                     retries,
@@ -291,10 +343,17 @@ async fn plan(ctx: &RunCtx) -> Result<(TaskGraph, bool), JournalError> {
                     RetryDecision::GiveUp => break,
                 }
             }
-            CallEnd::Failed(_) | CallEnd::Cancelled => break,
+            // A permanent failure or a cancelled call: no more plan calls.
+            Err(_) => break,
         }
     }
-    Ok((baton_planner::fallback_plan(&prompt), true))
+    if ctx.cancel.is_cancelled() {
+        return Ok(Planned::Stopped);
+    }
+    Ok(Planned::Graph {
+        graph: baton_planner::fallback_plan(&prompt),
+        fallback: true,
+    })
 }
 
 fn route_run_call(
@@ -303,15 +362,13 @@ fn route_run_call(
     request: &baton_providers::provider::CompletionRequest,
     pinned: Option<&str>,
 ) -> Result<Route, String> {
-    let capability = match kind {
-        CallKind::Synthesis => baton_core::graph::Capability::Writing,
-        _ => baton_core::graph::Capability::Reasoning,
-    };
     ctx.engine
         .router
         .route(&RouteRequest {
             kind,
-            capability,
+            // `general` lets the role's capability (`[router.roles.*]`) decide:
+            // reasoning for planning, writing for synthesis, by default.
+            capability: baton_core::graph::Capability::General,
             pinned,
             input_tokens: estimate_input_tokens(request),
             max_output_tokens: request.max_output_tokens,

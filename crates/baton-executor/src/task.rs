@@ -463,7 +463,8 @@ impl TaskRunner<'_> {
         let request = baton_verifier::judge_request(self.spec, output);
         let route = self.ctx.engine.router.route(&RouteRequest {
             kind: CallKind::Judge,
-            capability: baton_core::graph::Capability::Reasoning,
+            // The judge's role (`[router.roles.judge]`) names its capability.
+            capability: baton_core::graph::Capability::General,
             pinned: None,
             input_tokens: estimate_input_tokens(&request),
             max_output_tokens: request.max_output_tokens,

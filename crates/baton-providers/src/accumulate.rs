@@ -247,6 +247,7 @@ impl StreamAccumulator {
             finish_reason: self.finish.unwrap_or(FinishReason::Stop),
             usage,
             model: self.model,
+            limits: None,
         }
     }
 

@@ -151,8 +151,12 @@ impl HttpDriver {
         let deadlines = Deadlines::start(self.timeouts);
         let result = async {
             let response = self.head(call, &deadlines).await?;
+            let limits = classify::vendor_limits(response.headers(), SystemTime::now());
             let body = read_body(response, &deadlines, self.timeouts).await?;
-            decode(&body)
+            decode(&body).map(|completion| Completion {
+                limits,
+                ..completion
+            })
         }
         .await;
         result.map_err(|err| self.redact(err))
@@ -171,11 +175,16 @@ impl HttpDriver {
         let deadlines = Deadlines::start(self.timeouts);
         let result = async {
             let response = self.head(call, &deadlines).await?;
+            let limits = classify::vendor_limits(response.headers(), SystemTime::now());
+            let with_limits = |completion: Completion| Completion {
+                limits,
+                ..completion
+            };
             if is_json(response.headers()) {
                 // An error sent as JSON with a 200, or a server that ignored
                 // `stream: true` and answered whole.
                 let body = read_body(response, &deadlines, self.timeouts).await?;
-                return plain_answer_to_stream(&body, decode_plain, deltas);
+                return plain_answer_to_stream(&body, decode_plain, deltas).map(with_limits);
             }
             let body = response.bytes_stream().map(|chunk| {
                 chunk.map_err(|err| {
@@ -185,7 +194,9 @@ impl HttpDriver {
                     )
                 })
             });
-            read_stream(body, decode, accumulator, deltas, self.timeouts, &deadlines).await
+            read_stream(body, decode, accumulator, deltas, self.timeouts, &deadlines)
+                .await
+                .map(with_limits)
         }
         .await;
         result.map_err(|err| self.redact(err))

@@ -114,6 +114,23 @@ pub struct Completion {
     pub usage: Usage,
     /// The model that answered, as the vendor reported it.
     pub model: Option<String>,
+    /// What the response's headers said about the vendor's rate limits, if anything.
+    pub limits: Option<VendorLimits>,
+}
+
+/// A vendor's own rate-limit figures from a successful response's headers
+/// (OpenAI's `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`), so Baton can
+/// slow down before the vendor starts refusing calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VendorLimits {
+    /// Requests left in the vendor's current window.
+    pub remaining_requests: Option<u64>,
+    /// Tokens left in the vendor's current window.
+    pub remaining_tokens: Option<u64>,
+    /// How long until the request window resets.
+    pub reset_requests: Option<Duration>,
+    /// How long until the token window resets.
+    pub reset_tokens: Option<Duration>,
 }
 
 /// Receives streamed text as it arrives. The executor owns the receiving end and

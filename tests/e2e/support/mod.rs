@@ -131,56 +131,87 @@ impl Baton {
         Self::start_url(database.url(), args, env).await
     }
 
+    /// Starts the binary on a free port against the database at `database_url`, with
+    /// `RUST_LOG=info` and its standard error captured, so a test can read its log.
+    pub(crate) async fn start_with_log(
+        database_url: &str,
+        env: Vec<(String, String)>,
+    ) -> (Baton, LogLines) {
+        let (baton, log) =
+            Self::launch(database_url.to_owned(), Vec::new(), env, Logging::Captured).await;
+        (baton, log.expect("the log is captured"))
+    }
+
     async fn start_url(
         database_url: String,
         args: Vec<String>,
         env: Vec<(String, String)>,
     ) -> Baton {
+        Self::launch(database_url, args, env, Logging::Quiet)
+            .await
+            .0
+    }
+
+    async fn launch(
+        database_url: String,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        logging: Logging,
+    ) -> (Baton, Option<LogLines>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
         scrub_env(&mut command);
+        let (rust_log, stderr) = match logging {
+            Logging::Captured => ("info".to_owned(), Stdio::piped()),
+            Logging::Quiet if std::env::var("TEST_LOG").is_ok() => {
+                ("info".to_owned(), Stdio::inherit())
+            }
+            Logging::Quiet => ("error".to_owned(), Stdio::null()),
+        };
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(&args)
             .env("BATON_DATABASE_URL", &database_url)
-            .env(
-                "RUST_LOG",
-                std::env::var("TEST_LOG").map_or("error".to_owned(), |_| "info".to_owned()),
-            )
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stderr(stderr)
             .kill_on_drop(true);
         for (key, value) in &env {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("start the baton binary");
+        let mut log = child.stderr.take().map(LogLines::read);
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let base = tokio::time::timeout(Duration::from_secs(60), async {
+        let printed = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.expect("read stdout") {
                 if let Some(address) = line.strip_prefix("listening on ") {
-                    return address.trim().to_owned();
+                    return Some(address.trim().to_owned());
                 }
             }
-            panic!("baton exited before it printed its address");
+            None
         })
         .await
         .expect("baton printed its address within a minute");
+        let Some(base) = printed else {
+            let said = match log.as_mut() {
+                Some(log) => log.until_closed().await.join("\n"),
+                None => "(set TEST_LOG=1 to see its log)".to_owned(),
+            };
+            panic!("baton exited before it printed its address: {said}");
+        };
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let client = reqwest::Client::builder().build().expect("client");
-        Baton {
+        let baton = Baton {
             child,
             base,
             client,
             database_url,
             args,
             env,
-        }
+        };
+        (baton, log)
     }
 
     /// Stops the server gracefully (SIGTERM) and starts it again on the same database.
@@ -294,6 +325,172 @@ impl Baton {
             None => format!("/runs/{run_id}/events"),
         };
         Self::read_events(self.get(&path).await).await
+    }
+
+    /// `GET /runs/{id}/events`, read live, with `Last-Event-ID` when given (as a
+    /// reconnecting `EventSource` sends it).
+    pub(crate) async fn follow_events(
+        &self,
+        run_id: &str,
+        last_event_id: Option<u64>,
+    ) -> SseReader {
+        let mut request = self.client.get(self.url(&format!("/runs/{run_id}/events")));
+        if let Some(seq) = last_event_id {
+            request = request.header("last-event-id", seq.to_string());
+        }
+        SseReader::new(request.send().await.expect("request"))
+    }
+}
+
+/// Where a started binary's log goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Logging {
+    /// Errors only, dropped (or, with `TEST_LOG`, everything, to the test's stderr).
+    Quiet,
+    /// `RUST_LOG=info`, captured for the test as [`LogLines`].
+    Captured,
+}
+
+/// A running binary's standard error, line by line, without terminal colours. The
+/// pipe is drained as lines arrive, so the binary never blocks on it.
+pub(crate) struct LogLines {
+    /// Sent by the task that reads the pipe; closed when the binary closes its stderr.
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl LogLines {
+    fn read(stderr: tokio::process::ChildStderr) -> LogLines {
+        let (sender, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                // A test that stopped listening still lets the binary write.
+                let _ = sender.send(strip_ansi(&line));
+            }
+        });
+        LogLines { lines }
+    }
+
+    /// The first line (from here on) that `wanted` accepts; fails if the log ends
+    /// first or no such line comes within a minute.
+    pub(crate) async fn find(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = self.lines.recv().await {
+                if wanted(&line) {
+                    return Some(line);
+                }
+                seen.push(line);
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("the log ended without the line; it said: {seen:#?}"),
+            Err(_) => panic!("no such line within a minute; the log said: {seen:#?}"),
+        }
+    }
+
+    /// Every line until the binary closes its standard error (within a minute).
+    async fn until_closed(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = self.lines.recv().await {
+                lines.push(line);
+            }
+        })
+        .await;
+        lines
+    }
+}
+
+/// `text` without ANSI escape sequences (the log's colours).
+fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI sequences end at their first letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// Reads an SSE response event by event, as a live client does, so a test can act
+/// in the middle of a stream (and drop it there).
+pub(crate) struct SseReader {
+    response: reqwest::Response,
+    /// Text received but not yet parsed into whole frames.
+    buffer: String,
+}
+
+impl SseReader {
+    pub(crate) fn new(response: reqwest::Response) -> SseReader {
+        assert!(
+            response.status().is_success(),
+            "SSE status {}",
+            response.status()
+        );
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        SseReader {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (comments are skipped), or `None` when the stream has ended;
+    /// fails if nothing arrives within a minute.
+    pub(crate) async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse_sse(&frame).pop() {
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(60), self.response.chunk())
+                .await
+                .expect("the stream sent something within a minute")
+                .expect("stream body")?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Every event up to and including the first that `last` accepts.
+    pub(crate) async fn until(&mut self, last: impl Fn(&SseEvent) -> bool) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            let done = last(&event);
+            events.push(event);
+            if done {
+                return events;
+            }
+        }
+        panic!("the stream ended before the awaited event: {events:#?}");
+    }
+
+    /// Every remaining event, to the end of the stream.
+    pub(crate) async fn rest(&mut self) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            events.push(event);
+        }
+        events
     }
 }
 

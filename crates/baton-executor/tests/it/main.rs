@@ -8,6 +8,7 @@ mod support;
 
 mod limits;
 mod planning;
+mod planning_journal;
 mod resume;
 mod retries;
 mod routing;

@@ -117,6 +117,34 @@ async fn a_retry_after_from_the_vendor_holds_back_every_call_to_the_provider() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_vendor_that_says_its_window_is_spent_is_not_called_until_it_resets() {
+    let provider = Scripted::per_task([(
+        "gate",
+        vec![Step::AnswerWindowSpent(Duration::from_secs(20))],
+    )]);
+    let test = TestEngine::with_router(provider, RouterConfig::default(), None);
+    let body = json!({
+        "workflow": {"tasks": [
+            {"id": "gate", "instructions": "Gate."},
+            {"id": "late", "instructions": "After {{gate}}.", "depends_on": ["gate"]},
+        ]},
+        "options": {"verify": false, "assemble": "concat"},
+    });
+    let started = tokio::time::Instant::now();
+
+    let id = test.run(body).await;
+
+    assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
+    assert!(
+        started.elapsed() >= Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let stats = test.engine.router().limiter().stats();
+    assert_eq!(stats[0].waits, 1, "{stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_breaker_that_opens_during_retries_sends_the_task_to_the_next_model() {
     let router = RouterConfig {
         model_breaker: BreakerConfig {

@@ -234,6 +234,7 @@ pub(crate) fn decode(response: wire::MessageResponse) -> Completion {
             .as_deref()
             .map_or(FinishReason::Stop, stop_reason),
         model: response.model,
+        limits: None,
     }
 }
 

@@ -270,6 +270,7 @@ pub(crate) fn decode(response: wire::GenerateContentResponse) -> Result<Completi
             .as_deref()
             .map_or(FinishReason::Stop, finish_reason),
         model: response.model_version,
+        limits: None,
     };
     tool_calls_finish(&mut completion);
     Ok(completion)

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 
-use crate::provider::{ErrorClass, ErrorKind, ProviderError};
+use crate::provider::{ErrorClass, ErrorKind, ProviderError, VendorLimits};
 
 /// What a vendor said about an error, read from its body.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -317,6 +317,31 @@ pub(crate) fn retry_after(
             Some((until(reset, now), remaining))
         });
     pick_reset(anthropic)
+}
+
+/// The rate-limit figures of a response's headers: OpenAI's (and compatible
+/// servers') `x-ratelimit-{remaining,reset}-{requests,tokens}`, or Anthropic's
+/// `anthropic-ratelimit-{requests,tokens}-{remaining,reset}`. `None` when the
+/// response carries none of them.
+pub(crate) fn vendor_limits(headers: &HeaderMap, now: SystemTime) -> Option<VendorLimits> {
+    let count = |name: &str| header_str(headers, name).and_then(|v| v.trim().parse::<u64>().ok());
+    let go_duration = |name: &str| header_str(headers, name).and_then(parse_go_duration);
+    let timestamp = |name: &str| {
+        header_str(headers, name)
+            .and_then(|v| OffsetDateTime::parse(v.trim(), &Rfc3339).ok())
+            .map(|reset| until(reset, now))
+    };
+    let limits = VendorLimits {
+        remaining_requests: count("x-ratelimit-remaining-requests")
+            .or_else(|| count("anthropic-ratelimit-requests-remaining")),
+        remaining_tokens: count("x-ratelimit-remaining-tokens")
+            .or_else(|| count("anthropic-ratelimit-tokens-remaining")),
+        reset_requests: go_duration("x-ratelimit-reset-requests")
+            .or_else(|| timestamp("anthropic-ratelimit-requests-reset")),
+        reset_tokens: go_duration("x-ratelimit-reset-tokens")
+            .or_else(|| timestamp("anthropic-ratelimit-tokens-reset")),
+    };
+    (limits != VendorLimits::default()).then_some(limits)
 }
 
 fn pick_reset<'a>(resets: impl Iterator<Item = (Duration, Option<&'a str>)>) -> Option<Duration> {

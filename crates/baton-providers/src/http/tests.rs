@@ -8,10 +8,12 @@ use baton_testkit::fixtures::{fixture_events, read_fixture, read_fixture_json, s
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc;
 
-use super::classify::{classify_status, parse_go_duration, parse_proto_duration, retry_after};
+use super::classify::{
+    classify_status, parse_go_duration, parse_proto_duration, retry_after, vendor_limits,
+};
 use super::sse::{SseEvent, SseParser};
 use super::*;
-use crate::provider::{ErrorClass, ErrorKind, TimeoutKind};
+use crate::provider::{ErrorClass, ErrorKind, TimeoutKind, VendorLimits};
 
 // ---------------------------------------------------------------------------
 // SSE framing
@@ -815,4 +817,40 @@ async fn deltas_reach_the_caller_as_they_arrive() {
         .send(Ok(Bytes::from_static(OPENAI_END.as_bytes())))
         .unwrap();
     assert_eq!(reader.await.unwrap().unwrap().text, "Hello");
+}
+
+#[test]
+fn rate_limit_figures_are_read_from_a_recorded_openai_200() {
+    let exchange = read_fixture_json("openai/chat/exchange-nonstream-with-ratelimit-headers.json");
+    let limits = vendor_limits(&recorded_headers(&exchange), SystemTime::now()).unwrap();
+    assert_eq!(
+        limits,
+        VendorLimits {
+            remaining_requests: Some(4999),
+            remaining_tokens: Some(799_986),
+            reset_requests: Some(Duration::from_millis(12)),
+            reset_tokens: Some(Duration::from_millis(1)),
+        }
+    );
+}
+
+#[test]
+fn rate_limit_figures_are_read_from_a_recorded_anthropic_200() {
+    let exchange = read_fixture_json("anthropic/exchange-nonstream-with-ratelimit-headers.json");
+    let now = at("2025-08-21T12:40:50Z");
+    let limits = vendor_limits(&recorded_headers(&exchange), now).unwrap();
+    assert_eq!(
+        limits,
+        VendorLimits {
+            remaining_requests: Some(999),
+            remaining_tokens: Some(96_000),
+            reset_requests: Some(Duration::from_secs(9)),
+            reset_tokens: Some(Duration::from_secs(9)),
+        }
+    );
+}
+
+#[test]
+fn a_response_without_rate_limit_headers_has_no_figures() {
+    assert_eq!(vendor_limits(&HeaderMap::new(), SystemTime::now()), None);
 }

@@ -500,6 +500,7 @@ pub(crate) fn decode(response: wire::ChatResponse) -> Result<Completion, Provide
         finish_reason,
         usage,
         model: response.model,
+        limits: None,
     })
 }
 

@@ -141,6 +141,7 @@ impl Provider for SimProvider {
             tool_calls: Vec::new(),
             finish_reason,
             model: Some(request.model.clone()),
+            limits: None,
         })
     }
 }

@@ -17,6 +17,7 @@ use baton_executor::engine::{Engine, EngineConfig, Submission};
 use baton_executor::retry::RetryPolicy;
 use baton_providers::provider::{
     Completion, CompletionRequest, DeltaSender, ErrorKind, FinishReason, Provider, ProviderError,
+    VendorLimits,
 };
 use baton_router::{Catalogue, Router, RouterConfig};
 use baton_testkit::MemoryJournal;
@@ -35,6 +36,8 @@ pub(crate) enum Step {
     ContextTooLong,
     /// Fail with a transient 429 asking to wait this long.
     RateLimited(Duration),
+    /// Answer "ok", saying the vendor's request window is spent for this long.
+    AnswerWindowSpent(Duration),
     /// Never answer.
     Hang,
 }
@@ -143,6 +146,14 @@ impl Provider for Scripted {
                 ErrorKind::ContextTooLong,
                 "the prompt is longer than the model's context window",
             )),
+            Step::AnswerWindowSpent(reset) => Ok(Completion {
+                limits: Some(VendorLimits {
+                    remaining_requests: Some(0),
+                    reset_requests: Some(reset),
+                    ..VendorLimits::default()
+                }),
+                ..answer("ok")
+            }),
             Step::RateLimited(wait) => {
                 let mut err =
                     ProviderError::transient(ErrorKind::RateLimited, "429 from the script");
@@ -168,6 +179,7 @@ fn answer(text: &str) -> Completion {
             ..Usage::default()
         },
         model: None,
+        limits: None,
     }
 }
 
