@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Inner;
 
+/// How often, at most, a model's router state is saved after successful calls.
+pub(crate) const TELEMETRY_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How often a failed commit is tried again before the run gives up. Commits are
 /// idempotent, so a retry after an unknown outcome is harmless.
 const COMMIT_ATTEMPTS: u32 = 3;
@@ -44,7 +47,11 @@ pub(crate) struct RunCtx {
 #[derive(Debug)]
 struct Writer {
     next_seq: u64,
+    /// The run's state without its plan (`state.plan` is always `None` here), so
+    /// that a write that changes the usage neither copies nor re-stores the plan.
     state: RunState,
+    /// The plan as committed.
+    plan: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default)]
@@ -105,13 +112,19 @@ impl RunCtx {
         cancel: CancellationToken,
     ) -> Self {
         let spent = state.usage.cost_usd;
+        let mut state = state;
+        let plan = state.plan.take();
         Self {
             run_id: state.id,
             engine,
             options,
             prompt,
             cancel,
-            writer: tokio::sync::Mutex::new(Writer { next_seq, state }),
+            writer: tokio::sync::Mutex::new(Writer {
+                next_seq,
+                state,
+                plan,
+            }),
             budget: Mutex::new(Budget {
                 spent,
                 reserved: 0.0,
@@ -121,8 +134,8 @@ impl RunCtx {
     }
 
     /// Numbers the events, commits everything in one transaction, then publishes the
-    /// events. Returns the run state as written.
-    pub(crate) async fn write(&self, write: Write) -> Result<RunState, JournalError> {
+    /// events.
+    pub(crate) async fn write(&self, write: Write) -> Result<(), JournalError> {
         let mut writer = self.writer.lock().await;
         let mut state = writer.state.clone();
         let run_changed = write.update_run.is_some();
@@ -162,34 +175,50 @@ impl RunCtx {
             }
         }
         writer.next_seq += commit.events.len() as u64;
-        writer.state = state.clone();
+        // A plan set by this write was committed with it (the stored one is kept
+        // when the state's plan is `None`); from now on it is held apart.
+        if let Some(plan) = state.plan.take() {
+            writer.plan = Some(plan);
+        }
+        writer.state = state;
         self.engine.hub.publish(&commit.events);
-        Ok(state)
+        Ok(())
     }
 
     /// The router's state (telemetry and breakers) of the models whose calls these
-    /// attempts finish: saved with the attempts' outcome, in the same commit, so
-    /// what the router learned survives a restart exactly as far as the calls do.
+    /// attempts finish, saved with the attempts' outcome in the same commit. A
+    /// failure's is always saved (failures are what open breakers); a success's at
+    /// most once per [`TELEMETRY_SAVE_INTERVAL`] per model, so a busy model does not
+    /// rewrite its row with every call. A restart forgets at most that much.
     fn router_state_of(&self, attempts: &[AttemptRecord]) -> Vec<TelemetryRecord> {
-        let mut seen: Vec<(&str, &str)> = Vec::new();
         let mut records = Vec::new();
         for attempt in attempts {
-            let recorded = matches!(
-                attempt.status,
-                AttemptStatus::Succeeded | AttemptStatus::Failed
-            );
-            let key = (attempt.provider.as_str(), attempt.model.as_str());
-            if recorded && !seen.contains(&key) {
-                seen.push(key);
-                records.extend(self.engine.router.saved_state_of(key.0, key.1));
+            let failed = match attempt.status {
+                AttemptStatus::Failed => true,
+                AttemptStatus::Succeeded => false,
+                _ => continue,
+            };
+            if self
+                .engine
+                .telemetry_save_due(&attempt.provider, &attempt.model, failed)
+            {
+                records.extend(
+                    self.engine
+                        .router
+                        .saved_state_of(&attempt.provider, &attempt.model),
+                );
             }
         }
         records
     }
 
-    /// The run's current state.
+    /// The run's current state, with its plan.
     pub(crate) async fn state(&self) -> RunState {
-        self.writer.lock().await.state.clone()
+        let writer = self.writer.lock().await;
+        RunState {
+            plan: writer.plan.clone(),
+            ..writer.state.clone()
+        }
     }
 
     /// Reserves a call's worst-case cost; `false` when it would break the budget.

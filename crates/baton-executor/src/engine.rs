@@ -125,6 +125,27 @@ impl HasCode for EngineError {
     }
 }
 
+impl Inner {
+    /// Whether a call's outcome should save its model's router state now: always
+    /// after a failure, else once per `TELEMETRY_SAVE_INTERVAL`. Marks it saved.
+    pub(crate) fn telemetry_save_due(&self, provider: &str, model: &str, failed: bool) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut saved = self
+            .telemetry_saved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let key = (provider.to_owned(), model.to_owned());
+        let due = failed
+            || saved.get(&key).is_none_or(|at| {
+                now.saturating_duration_since(*at) >= crate::ctx::TELEMETRY_SAVE_INTERVAL
+            });
+        if due {
+            saved.insert(key, now);
+        }
+        due
+    }
+}
+
 /// The run engine. Cheap to clone: clones share one engine.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -140,6 +161,8 @@ pub(crate) struct Inner {
     pub(crate) hub: EventHub,
     /// The engine-wide cap on calls in flight, when there is one. Never closed.
     pub(crate) call_slots: Option<Arc<Semaphore>>,
+    /// When each model's router state was last saved, by `(provider, model)`.
+    telemetry_saved: Mutex<HashMap<(String, String), tokio::time::Instant>>,
     /// The runs executing in this process. Inserted by `start` before the run's task
     /// is spawned, removed by that task when the run ends.
     live: Mutex<HashMap<RunId, LiveRun>>,
@@ -172,6 +195,7 @@ impl Engine {
                 router,
                 hub: EventHub::default(),
                 call_slots,
+                telemetry_saved: Mutex::new(HashMap::new()),
                 live: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 shutdown: CancellationToken::new(),

@@ -43,6 +43,7 @@ pub(crate) async fn run_task(
         task: record,
         attempt_no: 0,
         judge_no: 0,
+        carried: Vec::new(),
     };
     let end = runner.run(&dependency_outputs).await;
     (runner.task, end)
@@ -54,6 +55,10 @@ struct TaskRunner<'a> {
     task: TaskRecord,
     attempt_no: u32,
     judge_no: u32,
+    /// Events decided but not yet committed (a `decision`, a `task_failed` with its
+    /// fallback): they go in with the next attempt's start, or with whatever the
+    /// task commits first, so choosing a model costs no commit of its own.
+    carried: Vec<EventPayload>,
 }
 
 /// What happened on one model, when it did not end the task.
@@ -99,16 +104,13 @@ impl TaskRunner<'_> {
             Err(message) => return self.unroutable(message, &base, &tried).await,
         };
         loop {
-            let decision = EventPayload::Decision {
+            self.carried.push(EventPayload::Decision {
                 task_id: self.task.task_id.clone(),
                 provider: route.chosen.provider_name.clone(),
                 model: route.chosen.model.clone(),
                 score: route.score,
                 candidates: route.candidates.clone(),
-            };
-            if let Err(err) = self.ctx.write(Write::events(vec![decision])).await {
-                return TaskEnd::Journal(err);
-            }
+            });
             let (reason, larger_window) = match self.run_on_model(&route, &base).await {
                 ModelEnd::End(end) => return end,
                 ModelEnd::Fallback {
@@ -125,17 +127,14 @@ impl TaskRunner<'_> {
             };
             match next {
                 Ok(next) => {
-                    let failed = EventPayload::TaskFailed {
+                    self.carried.push(EventPayload::TaskFailed {
                         task_id: self.task.task_id.clone(),
                         error: reason,
                         fallback: Some(format!(
                             "{}/{}",
                             next.chosen.provider_name, next.chosen.model
                         )),
-                    };
-                    if let Err(err) = self.ctx.write(Write::events(vec![failed])).await {
-                        return TaskEnd::Journal(err);
-                    }
+                    });
                     route = next;
                 }
                 Err(_) => {
@@ -176,20 +175,23 @@ impl TaskRunner<'_> {
                 Err(err) => Some(TaskEnd::Journal(err)),
             };
         }
-        Some(self.succeed(output, verified).await)
+        Some(self.succeed(output, verified, Write::default()).await)
     }
 
-    /// Commits the task's verified output and its `task_verified` event.
-    async fn succeed(&mut self, output: String, verified: EventPayload) -> TaskEnd {
+    /// Commits the task's verified output and its `task_verified` event, with
+    /// whatever else `write` holds.
+    async fn succeed(
+        &mut self,
+        output: String,
+        verified: EventPayload,
+        mut write: Write,
+    ) -> TaskEnd {
         self.task.status = TaskStatus::Succeeded;
         self.task.output = Some(output);
         self.task.error = None;
         self.task.finished_at = Some(OffsetDateTime::now_utc());
-        let write = Write {
-            tasks: vec![self.task.clone()],
-            events: vec![verified],
-            ..Write::default()
-        };
+        write.tasks.push(self.task.clone());
+        write.events.push(verified);
         match self.ctx.write(write).await {
             Ok(_) => TaskEnd::Succeeded,
             Err(err) => TaskEnd::Journal(err),
@@ -277,6 +279,7 @@ impl TaskRunner<'_> {
     async fn run_on_model(&mut self, route: &Route, base: &CompletionRequest) -> ModelEnd {
         let model = &route.chosen;
         let options = &self.ctx.options;
+        let config = &self.ctx.engine.config;
         let max_retries = self.spec.max_retries.unwrap_or(options.max_retries);
         let timeout =
             Duration::from_secs_f64(self.spec.timeout_s.unwrap_or(options.task_timeout_s));
@@ -285,6 +288,7 @@ impl TaskRunner<'_> {
         let mut repairs = 0;
         loop {
             self.attempt_no += 1;
+            let carried = std::mem::take(&mut self.carried);
             let started = task_started(&self.task, model);
             let start_event = EventPayload::TaskStart {
                 task_id: self.task.task_id.clone(),
@@ -301,25 +305,17 @@ impl TaskRunner<'_> {
                 timeout,
                 start: Write {
                     tasks: vec![started.clone()],
-                    events: vec![start_event],
+                    events: carried.iter().cloned().chain([start_event]).collect(),
                     ..Write::default()
                 },
             };
             let call = match make_call(self.ctx, plan).await {
                 Ok(call) => call,
-                Err(CallRefused::Budget { worst_case_usd }) => {
-                    let message = format!(
-                        "the next call could cost up to ${worst_case_usd:.4}, more than is left of the run's budget"
-                    );
-                    return ModelEnd::End(match self.fail(message, None).await {
-                        TaskEnd::Failed => TaskEnd::BudgetExceeded,
-                        other => other,
-                    });
+                Err(refused) => {
+                    // Nothing was committed: what was carried goes in with the end.
+                    self.carried = carried;
+                    return ModelEnd::End(self.refused(refused).await);
                 }
-                Err(CallRefused::Cancelled) => {
-                    return ModelEnd::End(self.cancelled(Vec::new()).await);
-                }
-                Err(CallRefused::Journal(err)) => return ModelEnd::End(TaskEnd::Journal(err)),
             };
             self.task = started;
             self.task.usage.record_call(&call.usage, call.cost_usd);
@@ -389,7 +385,6 @@ impl TaskRunner<'_> {
             // restart during the judge's call verifies it again instead of paying
             // for the task's call twice.
             self.task.output = Some(output.clone());
-            write.tasks.push(self.task.clone());
             write.events.push(EventPayload::TaskArtifact {
                 task_id: self.task.task_id.clone(),
                 output: output.clone(),
@@ -397,13 +392,21 @@ impl TaskRunner<'_> {
                 cost_usd: call.cost_usd,
                 latency_ms: call.latency.as_millis() as u64,
             });
-            if let Err(err) = self.ctx.write(write).await {
-                return ModelEnd::End(TaskEnd::Journal(err));
-            }
-
-            let verdict = match self.verify(&output).await {
-                Ok(verdict) => verdict,
-                Err(end) => return ModelEnd::End(end),
+            // Without a judge the verdict needs no call, and is committed with the
+            // artifact; a judge's call first needs the artifact committed.
+            let checks = baton_verifier::check_output(self.spec, &output, &config.verify);
+            let verdict = if self.needs_judge(&checks) {
+                write.tasks.push(self.task.clone());
+                if let Err(err) = self.ctx.write(std::mem::take(&mut write)).await {
+                    return ModelEnd::End(TaskEnd::Journal(err));
+                }
+                let judgement = match self.judge(&output).await {
+                    Ok(judgement) => judgement,
+                    Err(end) => return ModelEnd::End(end),
+                };
+                baton_verifier::verdict(checks, judgement.as_ref(), &config.verify)
+            } else {
+                baton_verifier::verdict(checks, None, &config.verify)
             };
             let verified = EventPayload::TaskVerified {
                 task_id: self.task.task_id.clone(),
@@ -412,7 +415,7 @@ impl TaskRunner<'_> {
                 checks: verdict.checks.clone(),
             };
             if verdict.passed {
-                return ModelEnd::End(self.succeed(output, verified).await);
+                return ModelEnd::End(self.succeed(output, verified, write).await);
             }
             let failed: Vec<Check> = verdict.checks.into_iter().filter(|c| !c.passed).collect();
             let reason = describe_failed_checks(&failed);
@@ -427,11 +430,8 @@ impl TaskRunner<'_> {
                 });
             }
             self.task.output = None;
-            let write = Write {
-                tasks: vec![self.task.clone()],
-                events,
-                ..Write::default()
-            };
+            write.tasks.push(self.task.clone());
+            write.events.extend(events);
             if let Err(err) = self.ctx.write(write).await {
                 return ModelEnd::End(TaskEnd::Journal(err));
             }
@@ -442,14 +442,19 @@ impl TaskRunner<'_> {
         }
     }
 
+    /// Whether a model must judge an output that passed these checks: when the run
+    /// verifies, the task has success criteria, and every check passed.
+    fn needs_judge(&self, checks: &[Check]) -> bool {
+        self.ctx.options.verify
+            && !self.spec.success_criteria.is_empty()
+            && checks.iter().all(|c| c.passed)
+    }
+
     /// Checks the output and, when asked to, has a model judge it.
     async fn verify(&mut self, output: &str) -> Result<baton_verifier::Verdict, TaskEnd> {
         let config = &self.ctx.engine.config.verify;
         let checks = baton_verifier::check_output(self.spec, output, config);
-        let judge = self.ctx.options.verify
-            && !self.spec.success_criteria.is_empty()
-            && checks.iter().all(|c| c.passed);
-        let judgement = if judge {
+        let judgement = if self.needs_judge(&checks) {
             self.judge(output).await?
         } else {
             None
@@ -512,20 +517,38 @@ impl TaskRunner<'_> {
         })
     }
 
+    /// Ends the task when its call was not made.
+    async fn refused(&mut self, refused: CallRefused) -> TaskEnd {
+        match refused {
+            CallRefused::Budget { worst_case_usd } => {
+                let message = format!(
+                    "the next call could cost up to ${worst_case_usd:.4}, more than is left of the run's budget"
+                );
+                match self.fail(message, None).await {
+                    TaskEnd::Failed => TaskEnd::BudgetExceeded,
+                    other => other,
+                }
+            }
+            CallRefused::Cancelled => self.cancelled(Vec::new()).await,
+            CallRefused::Journal(err) => TaskEnd::Journal(err),
+        }
+    }
+
     async fn fail(&mut self, error: String, fallback: Option<String>) -> TaskEnd {
         self.task.status = TaskStatus::Failed;
         // A rejected output is in its `task_artifact` event; the task has none.
         self.task.output = None;
         self.task.error = Some(error.clone());
         self.task.finished_at = Some(OffsetDateTime::now_utc());
-        let event = EventPayload::TaskFailed {
+        let mut events = std::mem::take(&mut self.carried);
+        events.push(EventPayload::TaskFailed {
             task_id: self.task.task_id.clone(),
             error,
             fallback,
-        };
+        });
         let write = Write {
             tasks: vec![self.task.clone()],
-            events: vec![event],
+            events,
             ..Write::default()
         };
         match self.ctx.write(write).await {
@@ -540,6 +563,7 @@ impl TaskRunner<'_> {
         let write = Write {
             tasks: vec![self.task.clone()],
             attempts,
+            events: std::mem::take(&mut self.carried),
             ..Write::default()
         };
         match self.ctx.write(write).await {

@@ -229,26 +229,26 @@ async fn context_too_long_falls_back_to_a_model_with_a_larger_window() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn every_finished_call_saves_the_routers_state_for_its_model() {
-    let zero = Duration::ZERO;
-    let test = TestEngine::new(Scripted::with([Step::ServerError(zero)]));
+async fn failures_always_and_successes_once_a_second_save_the_routers_state() {
+    let test = TestEngine::new(Scripted::with([Step::ServerError(Duration::ZERO)]));
     let body = json!({
         "workflow": {"tasks": [{"id": "a", "instructions": "Do it."}]},
         "options": {"verify": false, "max_retries": 2},
     });
+    let saved_calls = |saved: &[baton_core::journal::TelemetryRecord]| {
+        let first = saved
+            .iter()
+            .find(|r| r.provider == "scripted" && r.model == "first")
+            .unwrap_or_else(|| panic!("{saved:#?}"));
+        first.state["telemetry"]["totals"]["calls"]
+            .as_u64()
+            .unwrap()
+    };
 
-    test.run(body).await;
-
+    // A failure, then a success within the second: the failure's state is saved.
+    test.run(body.clone()).await;
     let saved = test.journal.load_telemetry().await.unwrap();
-    let first = saved
-        .iter()
-        .find(|r| r.provider == "scripted" && r.model == "first")
-        .unwrap_or_else(|| panic!("{saved:#?}"));
-    assert_eq!(
-        first.state["telemetry"]["totals"]["calls"], 2,
-        "{:#}",
-        first.state
-    );
+    assert_eq!(saved_calls(&saved), 1, "{saved:#?}");
     assert!(
         saved
             .iter()
@@ -256,10 +256,17 @@ async fn every_finished_call_saves_the_routers_state_for_its_model() {
         "the provider's breaker is saved too: {saved:#?}"
     );
 
+    // A success a second later is saved, with everything learned since.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    test.run(body).await;
+    let saved = test.journal.load_telemetry().await.unwrap();
+    assert_eq!(saved_calls(&saved), 3, "{saved:#?}");
+
     // A router built from the journal (as at a restart) knows what this one learned.
     let restarted = TestEngine::with_journal(Scripted::with([]), Arc::clone(&test.journal));
     restarted.engine.router().restore(&saved);
     let models = restarted.engine.router().models();
     let restored = models.iter().find(|m| m.spec.model == "first").unwrap();
-    assert_eq!(restored.telemetry.calls, 2);
+    assert_eq!(restored.telemetry.calls, 3);
+    assert_eq!(restored.telemetry.failures, 1);
 }
