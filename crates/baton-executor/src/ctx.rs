@@ -162,6 +162,12 @@ impl RunCtx {
             events,
             telemetry,
         };
+        // The numbers are taken before the commit is awaited: should this future be
+        // dropped (a call cancelled while its deltas are written) after the journal
+        // has the commit, the next write must not reuse them. A commit that fails
+        // gives them back.
+        let first_seq = writer.next_seq;
+        writer.next_seq += commit.events.len() as u64;
         let mut tries = 0;
         loop {
             tries += 1;
@@ -171,10 +177,12 @@ impl RunCtx {
                     tracing::warn!(run.id = %self.run_id, error = %err, "journal commit failed; retrying");
                     tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
                 }
-                Err(err) => return Err(err),
+                Err(err) => {
+                    writer.next_seq = first_seq;
+                    return Err(err);
+                }
             }
         }
-        writer.next_seq += commit.events.len() as u64;
         // A plan set by this write was committed with it (the stored one is kept
         // when the state's plan is `None`); from now on it is held apart.
         if let Some(plan) = state.plan.take() {

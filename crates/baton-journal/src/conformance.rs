@@ -702,6 +702,62 @@ pub async fn concurrent_commits_all_land(journal: &dyn Journal) {
     assert_eq!(events_of(journal, run.id).await.len(), expected_len + 1);
 }
 
+/// A bad commit among many concurrent ones fails alone and writes nothing; the
+/// others land (a store that batches commits must not fail them all together).
+pub async fn a_bad_commit_among_concurrent_ones_fails_alone(journal: &dyn Journal) {
+    const N_COMMITS: u64 = 16;
+    const BAD: u64 = 7;
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let unknown_run = RunId::new();
+    let commits: Vec<Commit> = (0..N_COMMITS)
+        .map(|index| {
+            let name = format!("t{index}");
+            let position = u32::try_from(index).expect("a small index");
+            let mut events = vec![event(run.id, index + 2, task_start(&name, 1))];
+            if index == BAD {
+                events.push(event(unknown_run, 1, delta(&name, "orphan")));
+            }
+            Commit {
+                run: None,
+                tasks: vec![task_record(run.id, &name, position, TaskStatus::Running)],
+                attempts: vec![in_flight_attempt(run.id, Some(&name), 1, at(1))],
+                events,
+                telemetry: Vec::new(),
+            }
+        })
+        .collect();
+
+    let results = join_all(commits.iter().map(|commit| journal.commit(commit))).await;
+
+    for (index, result) in (0..N_COMMITS).zip(&results) {
+        assert_eq!(result.is_err(), index == BAD, "commit {index}: {result:?}");
+    }
+    let tasks = list_tasks(journal, run.id).await;
+    let expected_len = usize::try_from(N_COMMITS - 1).expect("a small count");
+    assert_eq!(tasks.len(), expected_len);
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.task_id.as_str() != format!("t{BAD}")),
+        "the bad commit's task did not land"
+    );
+    assert_eq!(list_attempts(journal, run.id).await.len(), expected_len);
+    let seqs: Vec<u64> = events_of(journal, run.id)
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs.len(), expected_len + 1, "{seqs:?}");
+    assert!(
+        !seqs.contains(&(BAD + 2)),
+        "the bad commit's event did not land"
+    );
+}
+
 /// Several creates racing with one tenant and key make exactly one run; every
 /// other create is told which run holds the key.
 pub async fn racing_creates_with_one_key_make_one_run(journal: &dyn Journal) {

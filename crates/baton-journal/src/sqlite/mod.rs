@@ -1,6 +1,12 @@
 //! The SQLite backend: one file in WAL mode, written through a single connection
 //! (so writes from this process queue instead of failing with `SQLITE_BUSY`) and
 //! read through a pool of readers that never block the writer.
+//!
+//! Commits go through one writer task that batches them (group commit): the commits
+//! waiting when a transaction ends are written together in the next one, so many
+//! runs share one `fsync`. Each caller is answered only once the transaction that
+//! holds its writes is committed; a batch that fails is written again one commit at
+//! a time, so a bad commit fails alone and writes nothing.
 
 mod rows;
 
@@ -17,6 +23,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{
     attempt_columns, event_json, first_per_key, last_per_key, newest_telemetry, run_columns,
@@ -32,6 +39,8 @@ use crate::{SQLITE_MIGRATOR, migrations};
 pub struct SqliteStore {
     /// One connection: every write transaction runs here, one after another.
     writer: SqlitePool,
+    /// The writer task's queue of commits.
+    commits: mpsc::UnboundedSender<QueuedCommit>,
     /// Connections for reads; in WAL mode they see every committed write and never
     /// wait for the writer. The writer pool itself for an in-memory database, which
     /// exists only inside its one connection.
@@ -81,6 +90,7 @@ impl SqliteStore {
                 .await
                 .map_err(db_error)?;
             return Ok(SqliteStore {
+                commits: spawn_commit_writer(pool.clone()),
                 writer: pool.clone(),
                 reader: pool,
                 display_url,
@@ -111,8 +121,10 @@ impl SqliteStore {
             .connect_with(base.pragma("query_only", "on"))
             .await
             .map_err(db_error)?;
+        let commits = spawn_commit_writer(writer.clone());
         Ok(SqliteStore {
             writer,
+            commits,
             reader,
             display_url,
         })
@@ -190,47 +202,21 @@ impl SqliteStore {
         tx.commit().await.map_err(db_error)
     }
 
+    /// Hands the commit to the writer task and waits until the transaction that
+    /// holds it is committed (or has failed).
     pub(crate) async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
         if commit.is_empty() {
             return Ok(());
         }
-        // Encode everything first, so that nothing can fail half-way for want of a
-        // value and the write lock is held only for the writes.
-        let run = commit.run.as_ref().map(RunValues::new).transpose()?;
-        let tasks = last_per_key(&commit.tasks, |task| (task.run_id, task.task_id.clone()))
-            .into_iter()
-            .map(TaskValues::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        let attempts = last_per_key(&commit.attempts, |attempt| attempt.id)
-            .into_iter()
-            .map(AttemptValues::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        let events = EventValues::new(&commit.events)?;
-        let telemetry = newest_telemetry(&commit.telemetry)
-            .into_iter()
-            .map(TelemetryValues::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        let updated_at = sqlite_time(OffsetDateTime::now_utc())?;
-
-        let mut tx = self
-            .writer
-            .begin_with(BEGIN_WRITE)
-            .await
-            .map_err(db_error)?;
-        if let Some(run) = &run {
-            run.update(&mut tx, &updated_at).await?;
+        let (done, result) = oneshot::channel();
+        let queued = QueuedCommit {
+            commit: commit.clone(),
+            done,
+        };
+        if self.commits.send(queued).is_err() {
+            return Err(writer_gone());
         }
-        for task in &tasks {
-            task.upsert(&mut tx).await?;
-        }
-        for attempt in &attempts {
-            attempt.upsert(&mut tx).await?;
-        }
-        insert_events(&mut tx, &events).await?;
-        for record in &telemetry {
-            record.upsert(&mut tx).await?;
-        }
-        tx.commit().await.map_err(db_error)
+        result.await.unwrap_or_else(|_| Err(writer_gone()))
     }
 
     pub(crate) async fn load_telemetry(&self) -> Result<Vec<TelemetryRecord>, JournalError> {
@@ -521,6 +507,130 @@ async fn insert_events(
             .map_err(db_error)?;
     }
     Ok(())
+}
+
+/// A commit waiting for the writer task, with where to send its outcome.
+struct QueuedCommit {
+    commit: Commit,
+    done: oneshot::Sender<Result<(), JournalError>>,
+}
+
+/// The most commits written in one transaction.
+const COMMITS_PER_BATCH: usize = 256;
+
+/// Starts the task that writes every commit of this store, batching those that
+/// queue up while a transaction is being written. It ends when the store (every
+/// clone of its sender) is dropped.
+fn spawn_commit_writer(writer: SqlitePool) -> mpsc::UnboundedSender<QueuedCommit> {
+    let (sender, mut receiver) = mpsc::unbounded_channel::<QueuedCommit>();
+    tokio::spawn(async move {
+        while let Some(first) = receiver.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < COMMITS_PER_BATCH {
+                match receiver.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            write_batch(&writer, batch).await;
+        }
+    });
+    sender
+}
+
+/// Writes a batch in one transaction and answers each caller; when that fails,
+/// writes each commit in its own transaction, so only a bad one fails.
+async fn write_batch(writer: &SqlitePool, batch: Vec<QueuedCommit>) {
+    if batch.len() > 1 {
+        let commits: Vec<&Commit> = batch.iter().map(|queued| &queued.commit).collect();
+        match write_commits(writer, &commits).await {
+            Ok(()) => {
+                for queued in batch {
+                    let _ = queued.done.send(Ok(()));
+                }
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(commits = batch.len(), error = %err, "a batch of commits failed; writing them one at a time");
+            }
+        }
+    }
+    for queued in batch {
+        let result = write_commits(writer, &[&queued.commit]).await;
+        // A caller that went away no longer needs the answer.
+        let _ = queued.done.send(result);
+    }
+}
+
+/// Writes these commits in one transaction.
+async fn write_commits(writer: &SqlitePool, commits: &[&Commit]) -> Result<(), JournalError> {
+    // Encode everything first, so that nothing can fail half-way for want of a
+    // value and the write lock is held only for the writes.
+    let encoded = commits
+        .iter()
+        .map(|commit| EncodedCommit::new(commit))
+        .collect::<Result<Vec<_>, _>>()?;
+    let updated_at = sqlite_time(OffsetDateTime::now_utc())?;
+    let mut tx = writer.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
+    for commit in &encoded {
+        commit.write(&mut tx, &updated_at).await?;
+    }
+    tx.commit().await.map_err(db_error)
+}
+
+fn writer_gone() -> JournalError {
+    db_error(sqlx::Error::PoolClosed)
+}
+
+/// One commit's rows, encoded for SQLite.
+struct EncodedCommit<'a> {
+    run: Option<RunValues<'a>>,
+    tasks: Vec<TaskValues<'a>>,
+    attempts: Vec<AttemptValues<'a>>,
+    events: EventValues,
+    telemetry: Vec<TelemetryValues<'a>>,
+}
+
+impl<'a> EncodedCommit<'a> {
+    fn new(commit: &'a Commit) -> Result<Self, JournalError> {
+        Ok(EncodedCommit {
+            run: commit.run.as_ref().map(RunValues::new).transpose()?,
+            tasks: last_per_key(&commit.tasks, |task| (task.run_id, task.task_id.clone()))
+                .into_iter()
+                .map(TaskValues::new)
+                .collect::<Result<Vec<_>, _>>()?,
+            attempts: last_per_key(&commit.attempts, |attempt| attempt.id)
+                .into_iter()
+                .map(AttemptValues::new)
+                .collect::<Result<Vec<_>, _>>()?,
+            events: EventValues::new(&commit.events)?,
+            telemetry: newest_telemetry(&commit.telemetry)
+                .into_iter()
+                .map(TelemetryValues::new)
+                .collect::<Result<Vec<_>, _>>()?,
+        })
+    }
+
+    async fn write(
+        &self,
+        conn: &mut SqliteConnection,
+        updated_at: &str,
+    ) -> Result<(), JournalError> {
+        if let Some(run) = &self.run {
+            run.update(conn, updated_at).await?;
+        }
+        for task in &self.tasks {
+            task.upsert(conn).await?;
+        }
+        for attempt in &self.attempts {
+            attempt.upsert(conn).await?;
+        }
+        insert_events(conn, &self.events).await?;
+        for record in &self.telemetry {
+            record.upsert(conn).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Events encoded for SQLite; the first of each `(run_id, seq)`.

@@ -79,6 +79,7 @@ journal_stories!(
     tasks_list_in_plan_order_and_are_replaced_in_place,
     unfinished_runs_are_those_not_in_a_terminal_status,
     concurrent_commits_all_land,
+    a_bad_commit_among_concurrent_ones_fails_alone,
     racing_creates_with_one_key_make_one_run,
     a_migrated_journal_is_ready,
     telemetry_reads_back_and_an_older_state_never_replaces_a_newer_one,
