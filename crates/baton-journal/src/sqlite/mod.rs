@@ -39,8 +39,8 @@ use crate::{SQLITE_MIGRATOR, migrations};
 pub struct SqliteStore {
     /// One connection: every write transaction runs here, one after another.
     writer: SqlitePool,
-    /// The writer task's queue of commits.
-    commits: mpsc::UnboundedSender<QueuedCommit>,
+    /// The writer task's queue of writes.
+    commits: mpsc::UnboundedSender<QueuedWrite>,
     /// Connections for reads; in WAL mode they see every committed write and never
     /// wait for the writer. The writer pool itself for an in-memory database, which
     /// exists only inside its one connection.
@@ -150,58 +150,75 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// Hands the new run to the writer task (so it queues with the commits rather
+    /// than waiting for the writer connection) and waits for its outcome.
     pub(crate) async fn create_run(
         &self,
         run: &NewRun,
         events: &[Event],
     ) -> Result<(), JournalError> {
-        let events = EventValues::new(events)?;
-        let request = to_json(&run.request, "run request")?;
-        let created_at = sqlite_time(run.created_at)?;
-        let id = run.id.to_string();
-        let tenant = tenant_to_db(run.tenant.as_deref());
+        let (done, result) = oneshot::channel();
+        let queued = QueuedWrite::CreateRun {
+            run: run.clone(),
+            events: events.to_vec(),
+            done,
+        };
+        if self.commits.send(queued).is_err() {
+            return Err(writer_gone());
+        }
+        result.await.unwrap_or_else(|_| Err(writer_gone()))
+    }
+}
 
-        let mut tx = self
-            .writer
-            .begin_with(BEGIN_WRITE)
-            .await
-            .map_err(db_error)?;
-        let inserted: Option<String> = sqlx::query_scalar(
-            "insert into runs (id, tenant, request, idempotency_key, request_hash, status, \
+/// Stores a new run with its first events, unless its idempotency key is taken.
+async fn create_run(
+    writer: &SqlitePool,
+    run: &NewRun,
+    events: &[Event],
+) -> Result<(), JournalError> {
+    let events = EventValues::new(events)?;
+    let request = to_json(&run.request, "run request")?;
+    let created_at = sqlite_time(run.created_at)?;
+    let id = run.id.to_string();
+    let tenant = tenant_to_db(run.tenant.as_deref());
+
+    let mut tx = writer.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
+    let inserted: Option<String> = sqlx::query_scalar(
+        "insert into runs (id, tenant, request, idempotency_key, request_hash, status, \
              created_at, updated_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
              on conflict (tenant, idempotency_key) do nothing returning id",
-        )
-        .bind(&id)
-        .bind(tenant)
-        .bind(request)
-        .bind(run.idempotency_key.as_deref())
-        .bind(run.request_hash.as_deref())
-        .bind(run.status.as_str())
-        .bind(created_at)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if inserted.is_none() {
-            // The tenant's idempotency key is taken; nothing was written.
-            let existing: Option<String> = sqlx::query_scalar(
-                "select id from runs where tenant = ?1 and idempotency_key = ?2",
-            )
-            .bind(tenant)
-            .bind(run.idempotency_key.as_deref())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            tx.rollback().await.map_err(db_error)?;
-            let Some(existing) = existing else {
-                return Err(corrupt("run", "an insert that conflicted found no run"));
-            };
-            let existing = RunId::from_str(&existing).map_err(|error| corrupt("run id", error))?;
-            return Err(JournalError::IdempotencyKeyTaken { existing });
-        }
-        insert_events(&mut tx, &events).await?;
-        tx.commit().await.map_err(db_error)
+    )
+    .bind(&id)
+    .bind(tenant)
+    .bind(request)
+    .bind(run.idempotency_key.as_deref())
+    .bind(run.request_hash.as_deref())
+    .bind(run.status.as_str())
+    .bind(created_at)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    if inserted.is_none() {
+        // The tenant's idempotency key is taken; nothing was written.
+        let existing: Option<String> =
+            sqlx::query_scalar("select id from runs where tenant = ?1 and idempotency_key = ?2")
+                .bind(tenant)
+                .bind(run.idempotency_key.as_deref())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        tx.rollback().await.map_err(db_error)?;
+        let Some(existing) = existing else {
+            return Err(corrupt("run", "an insert that conflicted found no run"));
+        };
+        let existing = RunId::from_str(&existing).map_err(|error| corrupt("run id", error))?;
+        return Err(JournalError::IdempotencyKeyTaken { existing });
     }
+    insert_events(&mut tx, &events).await?;
+    tx.commit().await.map_err(db_error)
+}
 
+impl SqliteStore {
     /// Hands the commit to the writer task and waits until the transaction that
     /// holds it is committed (or has failed).
     pub(crate) async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
@@ -209,7 +226,7 @@ impl SqliteStore {
             return Ok(());
         }
         let (done, result) = oneshot::channel();
-        let queued = QueuedCommit {
+        let queued = QueuedWrite::Commit {
             commit: commit.clone(),
             done,
         };
@@ -509,7 +526,22 @@ async fn insert_events(
     Ok(())
 }
 
-/// A commit waiting for the writer task, with where to send its outcome.
+/// A write waiting for the writer task, with where to send its outcome.
+enum QueuedWrite {
+    /// A commit; consecutive ones are batched.
+    Commit {
+        commit: Commit,
+        done: oneshot::Sender<Result<(), JournalError>>,
+    },
+    /// A new run; written on its own (its idempotency check decides its outcome).
+    CreateRun {
+        run: NewRun,
+        events: Vec<Event>,
+        done: oneshot::Sender<Result<(), JournalError>>,
+    },
+}
+
+/// A commit taken from the queue, with where to send its outcome.
 struct QueuedCommit {
     commit: Commit,
     done: oneshot::Sender<Result<(), JournalError>>,
@@ -521,18 +553,38 @@ const COMMITS_PER_BATCH: usize = 256;
 /// Starts the task that writes every commit of this store, batching those that
 /// queue up while a transaction is being written. It ends when the store (every
 /// clone of its sender) is dropped.
-fn spawn_commit_writer(writer: SqlitePool) -> mpsc::UnboundedSender<QueuedCommit> {
-    let (sender, mut receiver) = mpsc::unbounded_channel::<QueuedCommit>();
+fn spawn_commit_writer(writer: SqlitePool) -> mpsc::UnboundedSender<QueuedWrite> {
+    let (sender, mut receiver) = mpsc::unbounded_channel::<QueuedWrite>();
     tokio::spawn(async move {
-        while let Some(first) = receiver.recv().await {
-            let mut batch = vec![first];
+        let mut next = receiver.recv().await;
+        while let Some(write) = next.take() {
+            let (commit, done) = match write {
+                QueuedWrite::CreateRun { run, events, done } => {
+                    let _ = done.send(create_run(&writer, &run, &events).await);
+                    next = receiver.recv().await;
+                    continue;
+                }
+                QueuedWrite::Commit { commit, done } => (commit, done),
+            };
+            // The commits queued behind this one go in the same transaction, up to
+            // the first new run (which is written after them, in queue order).
+            let mut batch = vec![QueuedCommit { commit, done }];
             while batch.len() < COMMITS_PER_BATCH {
                 match receiver.try_recv() {
-                    Ok(next) => batch.push(next),
+                    Ok(QueuedWrite::Commit { commit, done }) => {
+                        batch.push(QueuedCommit { commit, done });
+                    }
+                    Ok(create) => {
+                        next = Some(create);
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
             write_batch(&writer, batch).await;
+            if next.is_none() {
+                next = receiver.recv().await;
+            }
         }
     });
     sender
