@@ -1051,6 +1051,53 @@ pub async fn ready_is_false_before_migrate_and_true_after(config: &JournalConfig
     store.close().await;
 }
 
+/// A burst of writes far larger than the connection pool queues and lands, rather
+/// than failing on the pool's acquire timeout (10,000 concurrent runs found this).
+pub async fn a_burst_of_writes_larger_than_the_pool_queues_instead_of_timing_out(
+    config: &JournalConfig,
+) {
+    const RUNS: usize = 40;
+    const COMMITS: u64 = 300;
+    let config = JournalConfig {
+        max_connections: 2,
+        acquire_timeout_ms: 100,
+        ..config.clone()
+    };
+    let store = Store::connect(&config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let target = new_run(None, None);
+    store
+        .create_run(&target, &[run_created(&target)])
+        .await
+        .expect("create_run");
+
+    let runs: Vec<NewRun> = (0..RUNS).map(|_| new_run(None, None)).collect();
+    let created: Vec<Vec<Event>> = runs.iter().map(|run| vec![run_created(run)]).collect();
+    let commits: Vec<Commit> = (0..COMMITS)
+        .map(|index| Commit {
+            events: vec![event(target.id, index + 2, delta("a", "burst"))],
+            ..Commit::default()
+        })
+        .collect();
+    let journal: &dyn Journal = &store;
+    let (creates, writes) = futures_util::future::join(
+        join_all(
+            runs.iter()
+                .zip(&created)
+                .map(|(run, events)| journal.create_run(run, events)),
+        ),
+        join_all(commits.iter().map(|commit| journal.commit(commit))),
+    )
+    .await;
+
+    for result in creates.iter().chain(&writes) {
+        assert!(result.is_ok(), "a queued write failed: {result:?}");
+    }
+    let events = events_of(journal, target.id).await;
+    assert_eq!(events.len(), usize::try_from(COMMITS).expect("small") + 1);
+    store.close().await;
+}
+
 /// Everything committed survives closing the store and opening it again (a
 /// restart): runs, tasks, attempts and events, the unfinished runs to resume, and
 /// the router's telemetry.

@@ -4,6 +4,7 @@
 mod rows;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use baton_core::event::Event;
@@ -15,6 +16,7 @@ use baton_core::journal::{
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use crate::codec::{
@@ -34,6 +36,12 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Writes wait here, in arrival order and without a time limit, for one of
+    /// fewer slots than the pool has connections; so a burst of writes queues
+    /// instead of failing on the pool's acquire timeout, and reads still find a
+    /// connection. A write that holds a slot gets its connection at once unless
+    /// reads hold them all.
+    write_slots: Arc<Semaphore>,
     display_url: String,
 }
 
@@ -69,8 +77,10 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
+        let writers = config.max_connections.max(2) - 1;
         Ok(PgStore {
             pool,
+            write_slots: Arc::new(Semaphore::new(writers as usize)),
             display_url: redact_url(&config.url),
         })
     }
@@ -89,6 +99,14 @@ impl PgStore {
         &self.display_url
     }
 
+    /// Waits for a write slot (see `write_slots`).
+    async fn write_slot(&self) -> Result<SemaphorePermit<'_>, JournalError> {
+        self.write_slots
+            .acquire()
+            .await
+            .map_err(|_| db_error(sqlx::Error::PoolClosed))
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -103,6 +121,7 @@ impl PgStore {
         let request = to_json(&run.request, "run request")?;
         let created_at = db_time(run.created_at);
         let tenant = tenant_to_db(run.tenant.as_deref());
+        let _slot = self.write_slot().await?;
         let inserted = sqlx::query(CREATE_RUN_SQL)
             .bind(run.id.as_uuid())
             .bind(tenant)
@@ -164,6 +183,7 @@ impl PgStore {
             Some(error) => Some(to_json(error, "run error")?),
             None => None,
         };
+        let _slot = self.write_slot().await?;
         sqlx::query(COMMIT_SQL)
             // The run update; all null when there is none, which updates no row.
             .bind(run.map(|run| run.id.as_uuid()))

@@ -89,5 +89,6 @@ journal_stories!(
 store_stories!(
     ready_is_false_before_migrate_and_true_after,
     data_survives_reopening_the_store,
+    a_burst_of_writes_larger_than_the_pool_queues_instead_of_timing_out,
     a_closed_store_is_unavailable,
 );
