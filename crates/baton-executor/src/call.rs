@@ -160,23 +160,8 @@ pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallRe
                 CallEnd::Cancelled => input_tokens,
             };
             limiter.settle(permit, used);
-            if let CallEnd::Done(Completion { limits: Some(limits), .. }) = &end {
-                // The vendor's own figures slow the buckets down before it refuses.
-                limiter.slow_down(&model.provider_name, &RateLimitHint {
-                    retry_after: None,
-                    remaining_requests: limits.remaining_requests,
-                    remaining_tokens: limits.remaining_tokens,
-                    reset_requests: limits.reset_requests,
-                    reset_tokens: limits.reset_tokens,
-                });
-            }
-            if let CallEnd::Failed(err) = &end
-                && err.kind == ErrorKind::RateLimited
-                && let Some(delay) = err.retry_after
-            {
-                // The vendor's own word holds back every call to the provider, not
-                // only this task's retry.
-                limiter.slow_down(&model.provider_name, &RateLimitHint::retry_after(delay));
+            if let Some(hint) = vendor_hint(&end) {
+                limiter.slow_down(&model.provider_name, &hint);
             }
             end
         } => end,
@@ -238,6 +223,23 @@ pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallRe
         cost_usd,
         latency,
     })
+}
+
+/// What the vendor said about its limits, to slow the provider's buckets down: the
+/// rate-limit headers of a successful answer (before it starts refusing), or the
+/// `Retry-After` of a 429, which holds back every call to the provider and not only
+/// this task's retry.
+fn vendor_hint(end: &CallEnd) -> Option<RateLimitHint> {
+    match end {
+        CallEnd::Done(Completion {
+            limits: Some(limits),
+            ..
+        }) => Some(RateLimitHint::from(limits)),
+        CallEnd::Failed(err) if err.kind == ErrorKind::RateLimited => {
+            err.retry_after.map(RateLimitHint::retry_after)
+        }
+        _ => None,
+    }
 }
 
 /// Calls the provider with a time limit, turning streamed text into committed

@@ -19,9 +19,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Inner;
 
-/// How often, at most, a model's router state is saved after successful calls.
-pub(crate) const TELEMETRY_SAVE_INTERVAL: Duration = Duration::from_secs(1);
-
 /// How often a failed commit is tried again before the run gives up. Commits are
 /// idempotent, so a retry after an unknown outcome is harmless.
 const COMMIT_ATTEMPTS: u32 = 3;
@@ -196,7 +193,7 @@ impl RunCtx {
     /// The router's state (telemetry and breakers) of the models whose calls these
     /// attempts finish, saved with the attempts' outcome in the same commit. A
     /// failure's is always saved (failures are what open breakers); a success's at
-    /// most once per [`TELEMETRY_SAVE_INTERVAL`] per model, so a busy model does not
+    /// most once per `TELEMETRY_SAVE_INTERVAL` (a second) per model, so a busy model does not
     /// rewrite its row with every call. A restart forgets at most that much.
     fn router_state_of(&self, attempts: &[AttemptRecord]) -> Vec<TelemetryRecord> {
         let mut records = Vec::new();

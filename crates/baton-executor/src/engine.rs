@@ -125,6 +125,9 @@ impl HasCode for EngineError {
     }
 }
 
+/// How often, at most, a model's router state is saved after successful calls.
+const TELEMETRY_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
 impl Inner {
     /// Whether a call's outcome should save its model's router state now: always
     /// after a failure, else once per `TELEMETRY_SAVE_INTERVAL`. Marks it saved.
@@ -136,9 +139,9 @@ impl Inner {
             .unwrap_or_else(|p| p.into_inner());
         let key = (provider.to_owned(), model.to_owned());
         let due = failed
-            || saved.get(&key).is_none_or(|at| {
-                now.saturating_duration_since(*at) >= crate::ctx::TELEMETRY_SAVE_INTERVAL
-            });
+            || saved
+                .get(&key)
+                .is_none_or(|at| now.saturating_duration_since(*at) >= TELEMETRY_SAVE_INTERVAL);
         if due {
             saved.insert(key, now);
         }

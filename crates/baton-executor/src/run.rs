@@ -9,7 +9,7 @@ use baton_core::event::{EventPayload, PlanPhase};
 use baton_core::graph::{TaskGraph, TaskSpec};
 use baton_core::ids::TaskId;
 use baton_core::journal::{JournalError, RunState, TaskRecord};
-use baton_core::request::AssembleMode;
+use baton_core::request::{AssembleMode, RunOptions};
 use baton_core::status::{CallKind, RunStatus, TaskStatus};
 use baton_core::usage::RunUsage;
 use baton_router::{Route, RouteRequest};
@@ -33,6 +33,30 @@ pub(crate) enum StopReason {
     /// The server is shutting down: the run stays unfinished and is resumed at the
     /// next start.
     Shutdown,
+}
+
+impl StopReason {
+    /// How a run stopped for this reason ends; `None` for a shutdown, which leaves
+    /// it unfinished, to be resumed.
+    fn ending(self, options: &RunOptions) -> Option<(RunStatus, RunError)> {
+        match self {
+            StopReason::Cancelled => Some((
+                RunStatus::Cancelled,
+                RunError::new(ErrorCode::Cancelled, "the run was cancelled"),
+            )),
+            StopReason::Timeout => Some((
+                RunStatus::Failed,
+                RunError::new(
+                    ErrorCode::RunTimeout,
+                    format!(
+                        "the run took longer than its timeout of {}s",
+                        options.timeout_s.unwrap_or(0.0)
+                    ),
+                ),
+            )),
+            StopReason::Shutdown => None,
+        }
+    }
 }
 
 /// What the run starts from: a fresh request, or the journaled state of a run that
@@ -95,21 +119,9 @@ pub(crate) async fn execute(
     let critical_failed = tasks
         .iter()
         .any(|t| t.status != TaskStatus::Succeeded && graph.task(t.position as usize).critical);
-    let (status, error) = match (stop_reason, failure) {
-        (Some(StopReason::Cancelled), _) => (
-            RunStatus::Cancelled,
-            Some(RunError::new(ErrorCode::Cancelled, "the run was cancelled")),
-        ),
-        (Some(StopReason::Timeout), _) => (
-            RunStatus::Failed,
-            Some(RunError::new(
-                ErrorCode::RunTimeout,
-                format!(
-                    "the run took longer than its timeout of {}s",
-                    ctx.options.timeout_s.unwrap_or(0.0)
-                ),
-            )),
-        ),
+    let stopped = stop_reason.and_then(|reason| reason.ending(&ctx.options));
+    let (status, error) = match (stopped, failure) {
+        (Some((status, error)), _) => (status, Some(error)),
         (_, Some(error)) => (RunStatus::Failed, Some(error)),
         (_, None) if critical_failed => (
             RunStatus::Failed,
@@ -223,24 +235,13 @@ async fn stopped_while_planning(
     stop: &std::sync::Mutex<Option<StopReason>>,
     began: Instant,
 ) -> Result<Option<RunStatus>, JournalError> {
-    let reason = *stop.lock().unwrap_or_else(|p| p.into_inner());
-    let (status, error) = match reason {
-        Some(StopReason::Shutdown) => return Ok(None),
-        Some(StopReason::Timeout) => (
-            RunStatus::Failed,
-            RunError::new(
-                ErrorCode::RunTimeout,
-                format!(
-                    "the run took longer than its timeout of {}s (while planning)",
-                    ctx.options.timeout_s.unwrap_or(0.0)
-                ),
-            ),
-        ),
-        // The token fires only after a reason is set; a missing one is a cancellation.
-        Some(StopReason::Cancelled) | None => (
-            RunStatus::Cancelled,
-            RunError::new(ErrorCode::Cancelled, "the run was cancelled"),
-        ),
+    // The token fires only after a reason is set; a missing one is a cancellation.
+    let reason = stop
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or(StopReason::Cancelled);
+    let Some((status, error)) = reason.ending(&ctx.options) else {
+        return Ok(None);
     };
     finish(ctx, &[], status, None, Some(error), began.elapsed()).await?;
     Ok(Some(status))

@@ -62,6 +62,19 @@ pub struct RateLimitHint {
     pub reset_tokens: Option<Duration>,
 }
 
+impl From<&baton_providers::provider::VendorLimits> for RateLimitHint {
+    /// What a successful answer's rate-limit headers said (no `Retry-After`).
+    fn from(limits: &baton_providers::provider::VendorLimits) -> Self {
+        RateLimitHint {
+            retry_after: None,
+            remaining_requests: limits.remaining_requests,
+            remaining_tokens: limits.remaining_tokens,
+            reset_requests: limits.reset_requests,
+            reset_tokens: limits.reset_tokens,
+        }
+    }
+}
+
 /// Leave to make one call: held for the length of the call, then given back to
 /// [`RateLimiter::settle`] with the real usage. Dropping it without settling
 /// frees its concurrency slot and keeps the estimated tokens as spent.

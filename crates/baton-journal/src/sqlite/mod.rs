@@ -529,23 +529,17 @@ async fn insert_events(
 /// A write waiting for the writer task, with where to send its outcome.
 enum QueuedWrite {
     /// A commit; consecutive ones are batched.
-    Commit {
-        commit: Commit,
-        done: oneshot::Sender<Result<(), JournalError>>,
-    },
+    Commit { commit: Commit, done: Done },
     /// A new run; written on its own (its idempotency check decides its outcome).
     CreateRun {
         run: NewRun,
         events: Vec<Event>,
-        done: oneshot::Sender<Result<(), JournalError>>,
+        done: Done,
     },
 }
 
-/// A commit taken from the queue, with where to send its outcome.
-struct QueuedCommit {
-    commit: Commit,
-    done: oneshot::Sender<Result<(), JournalError>>,
-}
+/// Where the writer task sends a write's outcome.
+type Done = oneshot::Sender<Result<(), JournalError>>;
 
 /// The most commits written in one transaction.
 const COMMITS_PER_BATCH: usize = 256;
@@ -568,12 +562,10 @@ fn spawn_commit_writer(writer: SqlitePool) -> mpsc::UnboundedSender<QueuedWrite>
             };
             // The commits queued behind this one go in the same transaction, up to
             // the first new run (which is written after them, in queue order).
-            let mut batch = vec![QueuedCommit { commit, done }];
+            let mut batch = vec![(commit, done)];
             while batch.len() < COMMITS_PER_BATCH {
                 match receiver.try_recv() {
-                    Ok(QueuedWrite::Commit { commit, done }) => {
-                        batch.push(QueuedCommit { commit, done });
-                    }
+                    Ok(QueuedWrite::Commit { commit, done }) => batch.push((commit, done)),
                     Ok(create) => {
                         next = Some(create);
                         break;
@@ -592,13 +584,13 @@ fn spawn_commit_writer(writer: SqlitePool) -> mpsc::UnboundedSender<QueuedWrite>
 
 /// Writes a batch in one transaction and answers each caller; when that fails,
 /// writes each commit in its own transaction, so only a bad one fails.
-async fn write_batch(writer: &SqlitePool, batch: Vec<QueuedCommit>) {
+async fn write_batch(writer: &SqlitePool, batch: Vec<(Commit, Done)>) {
     if batch.len() > 1 {
-        let commits: Vec<&Commit> = batch.iter().map(|queued| &queued.commit).collect();
+        let commits: Vec<&Commit> = batch.iter().map(|(commit, _)| commit).collect();
         match write_commits(writer, &commits).await {
             Ok(()) => {
-                for queued in batch {
-                    let _ = queued.done.send(Ok(()));
+                for (_, done) in batch {
+                    let _ = done.send(Ok(()));
                 }
                 return;
             }
@@ -607,10 +599,10 @@ async fn write_batch(writer: &SqlitePool, batch: Vec<QueuedCommit>) {
             }
         }
     }
-    for queued in batch {
-        let result = write_commits(writer, &[&queued.commit]).await;
+    for (commit, done) in batch {
+        let result = write_commits(writer, &[&commit]).await;
         // A caller that went away no longer needs the answer.
-        let _ = queued.done.send(result);
+        let _ = done.send(result);
     }
 }
 

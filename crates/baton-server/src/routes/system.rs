@@ -65,22 +65,8 @@ pub(crate) fn stats_response(
     waits: &BTreeMap<String, (u64, u64)>,
     openings: &BTreeMap<String, u64>,
 ) -> StatsResponse {
-    let count_runs = |status: RunStatus| {
-        journal
-            .runs
-            .iter()
-            .filter(|(s, _)| *s == status)
-            .map(|(_, n)| n)
-            .sum::<u64>()
-    };
-    let count_tasks = |status: TaskStatus| {
-        journal
-            .tasks
-            .iter()
-            .filter(|(s, _)| *s == status)
-            .map(|(_, n)| n)
-            .sum::<u64>()
-    };
+    let count_runs = |status| count_of(&journal.runs, status);
+    let count_tasks = |status| count_of(&journal.tasks, status);
     let runs = RunCounts {
         started: journal.runs.iter().map(|(_, n)| n).sum(),
         succeeded: count_runs(RunStatus::Succeeded),
@@ -155,6 +141,15 @@ pub(crate) fn stats_response(
         breaker_openings: providers.iter().map(|p| p.breaker_openings).sum(),
         providers,
     }
+}
+
+/// The count of one status in a journal tally.
+fn count_of<S: PartialEq>(tally: &[(S, u64)], status: S) -> u64 {
+    tally
+        .iter()
+        .filter(|(s, _)| *s == status)
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// `part / whole`, or `None` when nothing was counted.
