@@ -3,7 +3,6 @@
 //! the attempt that produced them.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use baton_core::error::ErrorCode;
@@ -25,13 +24,6 @@ async fn plan_attempts(test: &TestEngine, id: RunId) -> Vec<AttemptRecord> {
         .collect();
     attempts.sort_by_key(|a| a.number);
     attempts
-}
-
-/// Waits until the provider has been called `count` times in all.
-async fn until_called(test: &TestEngine, count: usize) {
-    while test.provider.calls.load(Ordering::SeqCst) < count {
-        test.provider.entered.notified().await;
-    }
 }
 
 /// Asserts that a run has no plan in the journal: only `plan` started was published,
@@ -61,7 +53,7 @@ async fn a_run_cancelled_while_planning_ends_cancelled_without_a_fallback_plan()
     let id = test
         .submit(json!({"prompt": "Name three rivers. Then describe the longest one."}))
         .await;
-    until_called(&test, 1).await;
+    test.until_called(1).await;
 
     // Act
     test.engine.cancel(id, None).await.unwrap();
@@ -118,7 +110,7 @@ async fn a_run_shut_down_while_planning_is_planned_afresh_when_resumed() {
     let id = before
         .submit(json!({"prompt": "Find facts, then use them."}))
         .await;
-    until_called(&before, 1).await;
+    before.until_called(1).await;
     before.engine.shutdown().await;
     assert!(
         !before.record(id).await.state.status.is_terminal(),

@@ -28,14 +28,7 @@ async fn an_output_committed_before_a_shutdown_is_verified_again_not_called_agai
             "options": {"verify": true, "assemble": "concat"},
         }))
         .await;
-    while before
-        .provider
-        .calls
-        .load(std::sync::atomic::Ordering::SeqCst)
-        < 2
-    {
-        before.provider.entered.notified().await;
-    }
+    before.until_called(2).await;
     before.engine.shutdown().await;
     let stopped = before.tasks(id).await;
     assert_eq!(
@@ -102,14 +95,7 @@ async fn a_task_stopped_by_a_shutdown_runs_again_on_resume() {
             "options": {"verify": false, "assemble": "concat"},
         }))
         .await;
-    while before
-        .provider
-        .calls
-        .load(std::sync::atomic::Ordering::SeqCst)
-        < 1
-    {
-        before.provider.entered.notified().await;
-    }
+    before.until_called(1).await;
     before.engine.shutdown().await;
 
     let after = TestEngine::with_journal(Scripted::with([]), Arc::clone(&before.journal));

@@ -318,6 +318,13 @@ impl TestEngine {
         self.journal.list_attempts(id, None).await.unwrap()
     }
 
+    /// Waits until the provider has been called `count` times in all.
+    pub(crate) async fn until_called(&self, count: usize) {
+        while self.calls() < count {
+            self.provider.entered.notified().await;
+        }
+    }
+
     pub(crate) fn calls(&self) -> usize {
         self.provider.calls.load(Ordering::SeqCst)
     }
