@@ -13,6 +13,9 @@
 //! once at start with [`Journal::load_telemetry`]; [`Journal::stats`] sums up what
 //! the journal holds for `GET /stats`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -282,6 +285,65 @@ pub enum JournalError {
     Corrupt(String),
 }
 
+/// One run's commits, in the order they are submitted with [`Journal::submit`].
+///
+/// The journal writes the commits of one chain in submission order, and calls their
+/// [`OnCommitted`] in that order, so a run's events become durable (and are
+/// published) in `seq` order while many commits are in flight at once. Once one of
+/// them fails, the chain is broken: every later commit of the chain fails without
+/// being written, so a run's stored events never have a gap.
+#[derive(Clone, Debug)]
+pub struct CommitChain {
+    inner: Arc<ChainState>,
+}
+
+#[derive(Debug)]
+struct ChainState {
+    key: u64,
+    broken: AtomicBool,
+}
+
+impl CommitChain {
+    /// The chain of a run's commits.
+    pub fn for_run(run_id: RunId) -> Self {
+        let (_, low) = run_id.as_uuid().as_u64_pair();
+        Self {
+            inner: Arc::new(ChainState {
+                key: low,
+                broken: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A number that stays the same for the chain, for a journal that spreads chains
+    /// over several writers.
+    pub fn key(&self) -> u64 {
+        self.inner.key
+    }
+
+    /// Whether one of the chain's commits failed.
+    pub fn is_broken(&self) -> bool {
+        self.inner.broken.load(Ordering::Acquire)
+    }
+
+    /// Marks the chain broken: its later commits fail unwritten.
+    pub fn break_chain(&self) {
+        self.inner.broken.store(true, Ordering::Release);
+    }
+}
+
+/// Called once with a submitted commit's outcome (and the commit itself, handed
+/// back), after the commit is durable or has failed. It runs on the journal's
+/// writer, so it must be quick and must not wait.
+pub type OnCommitted = Box<dyn FnOnce(Result<(), JournalError>, Commit) + Send>;
+
+/// The error of a commit refused because an earlier commit of its chain failed.
+pub fn chain_broken() -> JournalError {
+    JournalError::Unavailable(Box::new(std::io::Error::other(
+        "an earlier commit of this run failed, so its later ones are not written",
+    )))
+}
+
 /// The engine's and the server's port to the store.
 #[async_trait]
 pub trait Journal: Send + Sync + std::fmt::Debug {
@@ -291,6 +353,14 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
 
     /// Applies a set of writes in one transaction.
     async fn commit(&self, commit: &Commit) -> Result<(), JournalError>;
+
+    /// Queues a commit and returns at once; `done` is called with its outcome once it
+    /// is durable or has failed (perhaps before `submit` returns, when the journal is
+    /// closed). The commits of one [`CommitChain`] are written, and their `done`
+    /// called, in submission order; once one fails, the chain's later ones fail
+    /// unwritten. Commits submitted together may share one transaction with other
+    /// chains' commits.
+    fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted);
 
     /// A run by id, if it exists (and belongs to `tenant`, when one is given).
     async fn get_run(

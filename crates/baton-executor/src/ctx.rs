@@ -4,24 +4,19 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use baton_core::event::{Event, EventPayload};
 use baton_core::ids::RunId;
 use baton_core::journal::{
-    AttemptRecord, Commit, JournalError, RunState, TaskRecord, TelemetryRecord,
+    AttemptRecord, Commit, CommitChain, JournalError, RunState, TaskRecord, TelemetryRecord,
 };
 use baton_core::request::RunOptions;
 use baton_core::status::AttemptStatus;
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Inner;
-
-/// How often a failed commit is tried again before the run gives up. Commits are
-/// idempotent, so a retry after an unknown outcome is harmless.
-const COMMIT_ATTEMPTS: u32 = 3;
 
 /// One run's shared state.
 #[derive(Debug)]
@@ -33,16 +28,19 @@ pub(crate) struct RunCtx {
     /// Cancelled by `Engine::cancel`, the run timeout, fail-fast or shutdown. Every
     /// call of the run selects on it, so in-flight calls are dropped promptly.
     pub(crate) cancel: CancellationToken,
-    writer: tokio::sync::Mutex<Writer>,
+    writer: Mutex<Writer>,
     budget: Mutex<Budget>,
     /// One semaphore per provider, sized by `max_concurrency_per_provider`.
     provider_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
-/// The run's event numbering and state, behind one async lock so that events are
-/// committed and published in `seq` order.
+/// The run's event numbering and state, behind one lock under which each write is
+/// numbered and submitted to the journal, so that events are committed and
+/// published in `seq` order while several commits are in flight.
 #[derive(Debug)]
 struct Writer {
+    /// The run's commits, in submission order.
+    chain: CommitChain,
     next_seq: u64,
     /// The run's state without its plan (`state.plan` is always `None` here), so
     /// that a write that changes the usage neither copies nor re-stores the plan.
@@ -117,7 +115,8 @@ impl RunCtx {
             options,
             prompt,
             cancel,
-            writer: tokio::sync::Mutex::new(Writer {
+            writer: Mutex::new(Writer {
+                chain: CommitChain::for_run(state.id),
                 next_seq,
                 state,
                 plan,
@@ -130,64 +129,72 @@ impl RunCtx {
         }
     }
 
-    /// Numbers the events, commits everything in one transaction, then publishes the
-    /// events.
+    /// Numbers the events and submits everything as one commit; the journal
+    /// publishes the events once it is durable, and this returns then.
+    ///
+    /// The run's lock is held only to number and submit, not across the commit: the
+    /// journal writes one run's commits in submission order (its `CommitChain`), so
+    /// the writes of many parallel tasks share transactions instead of waiting for
+    /// each other. Should this future be dropped (a call cancelled while its deltas
+    /// are written), the commit still lands and its events are still published, so
+    /// the next write never reuses their numbers. Once a commit fails (the journal
+    /// tried it again first), the run's later writes fail too: its stored events
+    /// never have a gap.
     pub(crate) async fn write(&self, write: Write) -> Result<(), JournalError> {
-        let mut writer = self.writer.lock().await;
-        let mut state = writer.state.clone();
-        let run_changed = write.update_run.is_some();
-        if let Some(update) = write.update_run {
-            update(&mut state);
-        }
-        let now = OffsetDateTime::now_utc();
-        let events: Vec<Event> = write
-            .events
-            .into_iter()
-            .enumerate()
-            .map(|(offset, payload)| Event {
-                run_id: self.run_id,
-                seq: writer.next_seq + offset as u64,
-                ts: now,
-                payload,
-            })
-            .collect();
-        let telemetry = self.router_state_of(&write.attempts);
-        let commit = Commit {
-            run: run_changed.then(|| state.clone()),
-            tasks: write.tasks,
-            attempts: write.attempts,
-            events,
-            telemetry,
-        };
-        // The numbers are taken before the commit is awaited: should this future be
-        // dropped (a call cancelled while its deltas are written) after the journal
-        // has the commit, the next write must not reuse them. A commit that fails
-        // gives them back.
-        let first_seq = writer.next_seq;
-        writer.next_seq += commit.events.len() as u64;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.engine.journal.commit(&commit).await {
-                Ok(()) => break,
-                Err(err) if tries < COMMIT_ATTEMPTS => {
-                    tracing::warn!(run.id = %self.run_id, error = %err, "journal commit failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
-                }
-                Err(err) => {
-                    writer.next_seq = first_seq;
-                    return Err(err);
-                }
+        let (done, outcome) = oneshot::channel();
+        {
+            let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = writer.state.clone();
+            let run_changed = write.update_run.is_some();
+            if let Some(update) = write.update_run {
+                update(&mut state);
             }
+            let now = OffsetDateTime::now_utc();
+            let first_seq = writer.next_seq;
+            let events: Vec<Event> = write
+                .events
+                .into_iter()
+                .enumerate()
+                .map(|(offset, payload)| Event {
+                    run_id: self.run_id,
+                    seq: first_seq + offset as u64,
+                    ts: now,
+                    payload,
+                })
+                .collect();
+            let telemetry = self.router_state_of(&write.attempts);
+            writer.next_seq += events.len() as u64;
+            let commit = Commit {
+                run: run_changed.then(|| state.clone()),
+                tasks: write.tasks,
+                attempts: write.attempts,
+                events,
+                telemetry,
+            };
+            // A plan set by this write goes in with it (the stored one is kept when
+            // the state's plan is `None`); from now on it is held apart.
+            if let Some(plan) = state.plan.take() {
+                writer.plan = Some(plan);
+            }
+            writer.state = state;
+            let engine = self.engine.clone();
+            self.engine.journal.submit(
+                &writer.chain,
+                commit,
+                Box::new(move |result, commit| {
+                    if result.is_ok() {
+                        engine.hub.publish(&commit.events);
+                    }
+                    // The writer may have gone away (see above).
+                    let _ = done.send(result);
+                }),
+            );
         }
-        // A plan set by this write was committed with it (the stored one is kept
-        // when the state's plan is `None`); from now on it is held apart.
-        if let Some(plan) = state.plan.take() {
-            writer.plan = Some(plan);
-        }
-        writer.state = state;
-        self.engine.hub.publish(&commit.events);
-        Ok(())
+        outcome.await.unwrap_or_else(|_| {
+            Err(JournalError::Unavailable(Box::new(std::io::Error::other(
+                "the journal dropped a commit without answering",
+            ))))
+        })
     }
 
     /// The router's state (telemetry and breakers) of the models whose calls these
@@ -218,8 +225,8 @@ impl RunCtx {
     }
 
     /// The run's current state, with its plan.
-    pub(crate) async fn state(&self) -> RunState {
-        let writer = self.writer.lock().await;
+    pub(crate) fn state(&self) -> RunState {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         RunState {
             plan: writer.plan.clone(),
             ..writer.state.clone()

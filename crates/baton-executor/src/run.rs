@@ -629,7 +629,7 @@ pub(crate) async fn finish(
     error: Option<RunError>,
     elapsed: Duration,
 ) -> Result<(), JournalError> {
-    let state = ctx.state().await;
+    let state = ctx.state();
     let stats = stats_event(&state, tasks, elapsed);
     let final_event = EventPayload::Final {
         status,

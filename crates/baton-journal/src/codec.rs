@@ -1,12 +1,15 @@
 //! What both backends share when they turn records into columns and back: numbers,
-//! times, tenants, statuses, JSON, and de-duplicating the rows of one commit.
+//! times, tenants, statuses, JSON, and merging the rows of the commits written in one
+//! statement.
 
 use std::collections::HashSet;
 use std::hash::Hash;
 use std::str::FromStr;
 
 use baton_core::event::Event;
-use baton_core::journal::{JournalError, TelemetryRecord};
+use baton_core::journal::{
+    AttemptRecord, Commit, JournalError, RunState, TaskRecord, TelemetryRecord,
+};
 use baton_core::status::UnknownStatus;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -158,19 +161,66 @@ pub(crate) fn event_json(event: &Event) -> Result<String, JournalError> {
     Ok(text)
 }
 
+/// Commits written together, merged into one row per key as if they had been
+/// applied one after another: the last state of each run (with the last plan any of
+/// them set, as a state without a plan keeps the stored one), task and attempt, the
+/// first of each event, the newest telemetry. A multi-row upsert then touches each
+/// row once.
+pub(crate) struct Merged<'a> {
+    pub(crate) runs: Vec<(&'a RunState, Option<&'a serde_json::Value>)>,
+    pub(crate) tasks: Vec<&'a TaskRecord>,
+    pub(crate) attempts: Vec<&'a AttemptRecord>,
+    pub(crate) events: Vec<&'a Event>,
+    pub(crate) telemetry: Vec<&'a TelemetryRecord>,
+}
+
+impl<'a> Merged<'a> {
+    pub(crate) fn new(commits: &[&'a Commit]) -> Self {
+        let mut runs: Vec<(&'a RunState, Option<&'a serde_json::Value>)> = Vec::new();
+        for state in commits.iter().filter_map(|commit| commit.run.as_ref()) {
+            match runs.iter_mut().find(|(kept, _)| kept.id == state.id) {
+                Some((kept, plan)) => {
+                    *kept = state;
+                    *plan = state.plan.as_ref().or(*plan);
+                }
+                None => runs.push((state, state.plan.as_ref())),
+            }
+        }
+        Merged {
+            runs,
+            tasks: last_per_key(commits.iter().flat_map(|commit| &commit.tasks), |task| {
+                (task.run_id, task.task_id.clone())
+            }),
+            attempts: last_per_key(
+                commits.iter().flat_map(|commit| &commit.attempts),
+                |attempt| attempt.id,
+            ),
+            events: first_per_key(commits.iter().flat_map(|commit| &commit.events), |event| {
+                (event.run_id, event.seq)
+            }),
+            telemetry: newest_telemetry(commits.iter().flat_map(|commit| &commit.telemetry)),
+        }
+    }
+}
+
 /// The items with the last one of each key kept, in their first order: a commit
 /// that names the same row twice means its last state.
-pub(crate) fn last_per_key<T, K, F>(items: &[T], key: F) -> Vec<&T>
+pub(crate) fn last_per_key<'a, T, K, F>(
+    items: impl IntoIterator<Item = &'a T>,
+    key: F,
+) -> Vec<&'a T>
 where
+    T: 'a,
     K: Eq + Hash,
     F: Fn(&T) -> K,
 {
+    let items: Vec<&T> = items.into_iter().collect();
     if items.len() < 2 {
-        return items.iter().collect();
+        return items;
     }
     let mut seen = HashSet::with_capacity(items.len());
     let mut kept: Vec<&T> = items
-        .iter()
+        .into_iter()
         .rev()
         .filter(|item| seen.insert(key(item)))
         .collect();
@@ -180,22 +230,26 @@ where
 
 /// The items with the first one of each key kept: an event, once written, is never
 /// replaced.
-pub(crate) fn first_per_key<T, K, F>(items: &[T], key: F) -> Vec<&T>
+pub(crate) fn first_per_key<'a, T, K, F>(
+    items: impl IntoIterator<Item = &'a T>,
+    key: F,
+) -> Vec<&'a T>
 where
+    T: 'a,
     K: Eq + Hash,
     F: Fn(&T) -> K,
 {
-    if items.len() < 2 {
-        return items.iter().collect();
-    }
-    let mut seen = HashSet::with_capacity(items.len());
-    items.iter().filter(|item| seen.insert(key(item))).collect()
+    let items = items.into_iter();
+    let mut seen = HashSet::with_capacity(items.size_hint().0);
+    items.filter(|item| seen.insert(key(item))).collect()
 }
 
 /// Telemetry rows with only the newest of each `(provider, model)`, in their first
 /// order: a row never replaces a newer one, within a commit as across commits.
-pub(crate) fn newest_telemetry(records: &[TelemetryRecord]) -> Vec<&TelemetryRecord> {
-    let mut kept: Vec<&TelemetryRecord> = Vec::with_capacity(records.len());
+pub(crate) fn newest_telemetry<'a>(
+    records: impl IntoIterator<Item = &'a TelemetryRecord>,
+) -> Vec<&'a TelemetryRecord> {
+    let mut kept: Vec<&TelemetryRecord> = Vec::new();
     for record in records {
         match kept
             .iter_mut()

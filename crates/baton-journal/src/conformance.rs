@@ -16,8 +16,8 @@ use baton_core::event::{Candidate, Check, Event, EventPayload, PlanPhase};
 use baton_core::graph::TaskSpec;
 use baton_core::ids::{AttemptId, RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, Commit, Journal, JournalError, JournalStats, NewRun, RunQuery, RunRecord,
-    RunState, TaskRecord, TelemetryRecord,
+    AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, NewRun, RunQuery,
+    RunRecord, RunState, TaskRecord, TelemetryRecord,
 };
 use baton_core::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
 use baton_core::usage::{RunUsage, Usage};
@@ -700,6 +700,172 @@ pub async fn concurrent_commits_all_land(journal: &dyn Journal) {
     assert_eq!(list_tasks(journal, run.id).await.len(), expected_len);
     assert_eq!(list_attempts(journal, run.id).await.len(), expected_len);
     assert_eq!(events_of(journal, run.id).await.len(), expected_len + 1);
+}
+
+/// Commits submitted without waiting, for one run, land in submission order and are
+/// answered in that order; commits that share a transaction keep the last state of
+/// each row (a later state without a plan keeps the earlier plan).
+pub async fn a_chain_of_submitted_commits_lands_in_order(journal: &dyn Journal) {
+    const N_DELTAS: u64 = 40;
+    // Arrange
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let chain = CommitChain::for_run(run.id);
+    let plan = json!({"tasks": [{"id": "t0", "instructions": "Carry out `t0`."}]});
+    let mut planned = running_state(&run);
+    planned.plan = Some(plan.clone());
+    let mut attempt = in_flight_attempt(run.id, Some("t0"), 1, at(1));
+    let mut commits = vec![Commit {
+        run: Some(planned),
+        tasks: vec![task_record(run.id, "t0", 0, TaskStatus::Running)],
+        attempts: vec![attempt.clone()],
+        events: vec![event(run.id, 2, task_start("t0", 1))],
+        telemetry: Vec::new(),
+    }];
+    commits.extend((0..N_DELTAS).map(|index| {
+        events_commit(vec![event(
+            run.id,
+            index + 3,
+            delta("t0", &format!("part {index}")),
+        )])
+    }));
+    attempt.status = AttemptStatus::Succeeded;
+    attempt.finished_at = Some(at(2));
+    let mut finished = running_state(&run);
+    finished.usage.llm_calls = 1;
+    commits.push(Commit {
+        run: Some(finished),
+        tasks: vec![task_record(run.id, "t0", 0, TaskStatus::Succeeded)],
+        attempts: vec![attempt],
+        events: vec![event(run.id, N_DELTAS + 3, delta("t0", "last"))],
+        telemetry: Vec::new(),
+    });
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+
+    // Act
+    let outcomes: Vec<_> = commits
+        .into_iter()
+        .enumerate()
+        .map(|(index, commit)| {
+            let (done, outcome) = tokio::sync::oneshot::channel();
+            let answered = answered.clone();
+            journal.submit(
+                &chain,
+                commit,
+                Box::new(move |result, _| {
+                    answered.lock().expect("the order").push(index);
+                    let _ = done.send(result);
+                }),
+            );
+            outcome
+        })
+        .collect();
+    for outcome in join_all(outcomes).await {
+        outcome.expect("an answer").expect("every commit lands");
+    }
+
+    // Assert
+    let order = answered.lock().expect("the order").clone();
+    let n_commits = usize::try_from(N_DELTAS).expect("a small count") + 2;
+    assert_eq!(
+        order,
+        (0..n_commits).collect::<Vec<_>>(),
+        "answered in order"
+    );
+    let seqs: Vec<u64> = events_of(journal, run.id)
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, (1..=N_DELTAS + 3).collect::<Vec<_>>());
+    let stored = journal
+        .get_run(run.id, None)
+        .await
+        .expect("get_run")
+        .expect("the run");
+    assert_eq!(stored.state.plan, Some(plan), "the plan is kept");
+    assert_eq!(stored.state.usage.llm_calls, 1, "the last state wins");
+    let tasks = list_tasks(journal, run.id).await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].status, TaskStatus::Succeeded);
+    let attempts = list_attempts(journal, run.id).await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].status, AttemptStatus::Succeeded);
+}
+
+/// A submitted commit that fails breaks its chain: the chain's later commits fail
+/// unwritten (so a run's events never have a gap), while another run's chain, in
+/// flight at the same time, lands whole.
+pub async fn a_failed_commit_breaks_only_its_own_chain(journal: &dyn Journal) {
+    // Arrange
+    let broken = new_run(None, None);
+    let healthy = new_run(None, None);
+    for run in [&broken, &healthy] {
+        journal
+            .create_run(run, &[run_created(run)])
+            .await
+            .expect("create_run");
+    }
+    let broken_chain = CommitChain::for_run(broken.id);
+    let healthy_chain = CommitChain::for_run(healthy.id);
+    let orphan = event(RunId::new(), 1, delta("t0", "orphan"));
+    let submit = |chain: &CommitChain, commit: Commit| {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        journal.submit(
+            chain,
+            commit,
+            Box::new(move |result, _| {
+                let _ = done.send(result);
+            }),
+        );
+        outcome
+    };
+
+    // Act
+    let mut outcomes = Vec::new();
+    for seq in 2..=6 {
+        let mut events = vec![event(broken.id, seq, delta("t0", "text"))];
+        if seq == 4 {
+            events.push(orphan.clone());
+        }
+        outcomes.push(submit(&broken_chain, events_commit(events)));
+        outcomes.push(submit(
+            &healthy_chain,
+            events_commit(vec![event(healthy.id, seq, delta("t0", "text"))]),
+        ));
+    }
+    let results: Vec<bool> = join_all(outcomes)
+        .await
+        .into_iter()
+        .map(|outcome| outcome.expect("an answer").is_ok())
+        .collect();
+
+    // Assert
+    let broken_results: Vec<bool> = results.iter().step_by(2).copied().collect();
+    let healthy_results: Vec<bool> = results.iter().skip(1).step_by(2).copied().collect();
+    assert_eq!(broken_results, vec![true, true, false, false, false]);
+    assert_eq!(healthy_results, vec![true; 5]);
+    assert!(broken_chain.is_broken());
+    assert!(!healthy_chain.is_broken());
+    let broken_seqs: Vec<u64> = events_of(journal, broken.id)
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(
+        broken_seqs,
+        vec![1, 2, 3],
+        "nothing after the failed commit"
+    );
+    let healthy_seqs: Vec<u64> = events_of(journal, healthy.id)
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(healthy_seqs, vec![1, 2, 3, 4, 5, 6]);
 }
 
 /// A bad commit among many concurrent ones fails alone and writes nothing; the

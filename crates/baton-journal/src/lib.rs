@@ -18,6 +18,7 @@ mod sqlite;
 mod codec;
 mod error;
 mod migrations;
+mod queue;
 mod stats;
 
 #[cfg(feature = "testing")]
@@ -29,8 +30,8 @@ use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, Commit, Journal, JournalError, JournalStats, NewRun, RunQuery, RunRecord,
-    TaskRecord, TelemetryRecord,
+    AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, NewRun, OnCommitted,
+    RunQuery, RunRecord, TaskRecord, TelemetryRecord,
 };
 use sqlx::migrate::Migrator;
 
@@ -144,6 +145,13 @@ impl Journal for Store {
         match self {
             Store::Sqlite(store) => store.commit(commit).await,
             Store::Postgres(store) => store.commit(commit).await,
+        }
+    }
+
+    fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
+        match self {
+            Store::Sqlite(store) => store.submit(chain, commit, done),
+            Store::Postgres(store) => store.submit(chain, commit, done),
         }
     }
 

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, Commit, Journal, JournalError, JournalStats, LatencySum, NewRun, ProviderUsage,
-    RunQuery, RunRecord, RunState, TaskRecord, TelemetryRecord,
+    AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, LatencySum, NewRun,
+    OnCommitted, ProviderUsage, RunQuery, RunRecord, RunState, TaskRecord, TelemetryRecord,
+    chain_broken,
 };
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 use baton_core::usage::RunUsage;
@@ -256,6 +257,25 @@ impl Journal for MemoryJournal {
             commit,
         );
         Ok(())
+    }
+
+    fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
+        if chain.is_broken() {
+            return done(Err(chain_broken()), commit);
+        }
+        let result = self.check().map(|()| {
+            Self::apply(
+                &mut self
+                    .tables
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                &commit,
+            );
+        });
+        if result.is_err() {
+            chain.break_chain();
+        }
+        done(result, commit);
     }
 
     async fn get_run(

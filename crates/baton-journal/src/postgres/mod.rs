@@ -1,30 +1,33 @@
-//! The PostgreSQL backend: a connection pool, and every write as one statement, so
-//! a commit is one round trip and atomic without an explicit transaction.
+//! The PostgreSQL backend: a connection pool, and the shared write queue
+//! (`crate::queue`) with several writers. Each writer writes the commits that queued
+//! up behind each other as one statement (group commit: one round trip and one WAL
+//! flush for many runs), atomic without an explicit transaction; a batch with new
+//! runs in it is one transaction.
 
 mod rows;
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, Commit, JournalError, JournalStats, NewRun, RunQuery, RunRecord, TaskRecord,
-    TelemetryRecord,
+    AttemptRecord, Commit, CommitChain, JournalError, JournalStats, NewRun, OnCommitted, RunQuery,
+    RunRecord, RunState, TaskRecord, TelemetryRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, QueryBuilder, Row};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
-use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use crate::codec::{
-    attempt_columns, db_time, event_json, first_per_key, last_per_key, newest_telemetry,
-    run_columns, task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
+    Merged, attempt_columns, db_time, event_json, run_columns, task_columns, tenant_to_db,
+    terminal_run_statuses, to_db_int, to_json,
 };
 use crate::config::{JournalConfig, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
+use crate::queue::{Backend, Job, WriteQueue};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{POSTGRES_MIGRATOR, migrations};
 
@@ -36,12 +39,11 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// Writes wait here, in arrival order and without a time limit, for one of
-    /// fewer slots than the pool has connections; so a burst of writes queues
-    /// instead of failing on the pool's acquire timeout, and reads still find a
-    /// connection. A write that holds a slot gets its connection at once unless
-    /// reads hold them all.
-    write_slots: Arc<Semaphore>,
+    /// The writers: one fewer than the pool has connections, each holding at most
+    /// one connection at a time, so a burst of writes queues (in arrival order,
+    /// without a time limit) instead of failing on the pool's acquire timeout, and
+    /// reads still find a connection.
+    queue: WriteQueue,
     display_url: String,
 }
 
@@ -79,8 +81,8 @@ impl PgStore {
             .map_err(db_error)?;
         let writers = config.max_connections.max(2) - 1;
         Ok(PgStore {
+            queue: WriteQueue::start(Writer(pool.clone()), writers as usize),
             pool,
-            write_slots: Arc::new(Semaphore::new(writers as usize)),
             display_url: redact_url(&config.url),
         })
     }
@@ -99,157 +101,28 @@ impl PgStore {
         &self.display_url
     }
 
-    /// Waits for a write slot (see `write_slots`).
-    async fn write_slot(&self) -> Result<SemaphorePermit<'_>, JournalError> {
-        self.write_slots
-            .acquire()
-            .await
-            .map_err(|_| db_error(sqlx::Error::PoolClosed))
-    }
-
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
     }
 
+    /// Queues the new run with the writes and waits for its outcome.
     pub(crate) async fn create_run(
         &self,
         run: &NewRun,
         events: &[Event],
     ) -> Result<(), JournalError> {
-        let events = EventColumns::new(events)?;
-        let request = to_json(&run.request, "run request")?;
-        let created_at = db_time(run.created_at);
-        let tenant = tenant_to_db(run.tenant.as_deref());
-        let _slot = self.write_slot().await?;
-        let inserted = sqlx::query(CREATE_RUN_SQL)
-            .bind(run.id.as_uuid())
-            .bind(tenant)
-            .bind(request)
-            .bind(run.idempotency_key.as_deref())
-            .bind(run.request_hash.as_deref())
-            .bind(run.status.as_str())
-            .bind(created_at)
-            .bind(&events.run_ids)
-            .bind(&events.seqs)
-            .bind(&events.types)
-            .bind(&events.ts)
-            .bind(&events.data)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        if inserted.is_some() {
-            return Ok(());
-        }
-        // The insert did nothing, so the tenant's idempotency key is taken.
-        let Some(key) = run.idempotency_key.as_deref() else {
-            return Err(corrupt(
-                "run",
-                "insert without an idempotency key did nothing",
-            ));
-        };
-        let existing: Option<Uuid> =
-            sqlx::query_scalar("select id from runs where tenant = $1 and idempotency_key = $2")
-                .bind(tenant)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-        match existing {
-            Some(existing) => Err(JournalError::IdempotencyKeyTaken {
-                existing: RunId::from_uuid(existing),
-            }),
-            None => Err(corrupt(
-                "run",
-                "the run holding the idempotency key disappeared",
-            )),
-        }
+        self.queue.create_run(run, events).await
     }
 
+    /// Queues the commit and waits until it is committed (or has failed).
     pub(crate) async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
-        if commit.is_empty() {
-            return Ok(());
-        }
-        let tasks = TaskColumns::new(&commit.tasks)?;
-        let attempts = AttemptColumns::new(&commit.attempts);
-        let events = EventColumns::new(&commit.events)?;
-        let telemetry = TelemetryColumns::new(&commit.telemetry)?;
-        let run = commit.run.as_ref();
-        let plan = match run.and_then(|run| run.plan.as_ref()) {
-            Some(plan) => Some(to_json(plan, "run plan")?),
-            None => None,
-        };
-        let error = match run.and_then(|run| run.error.as_ref()) {
-            Some(error) => Some(to_json(error, "run error")?),
-            None => None,
-        };
-        let _slot = self.write_slot().await?;
-        sqlx::query(COMMIT_SQL)
-            // The run update; all null when there is none, which updates no row.
-            .bind(run.map(|run| run.id.as_uuid()))
-            .bind(run.map(|run| run.status.as_str()))
-            .bind(plan)
-            .bind(run.and_then(|run| run.output.as_deref()))
-            .bind(error)
-            .bind(run.map(|run| to_db_int(run.usage.llm_calls)))
-            .bind(run.map(|run| to_db_int(run.usage.tokens_in)))
-            .bind(run.map(|run| to_db_int(run.usage.tokens_out)))
-            .bind(run.map(|run| run.usage.cost_usd))
-            .bind(run.and_then(|run| run.started_at).map(db_time))
-            .bind(run.and_then(|run| run.finished_at).map(db_time))
-            .bind(db_time(OffsetDateTime::now_utc()))
-            // The tasks.
-            .bind(&tasks.run_ids)
-            .bind(&tasks.task_ids)
-            .bind(&tasks.positions)
-            .bind(&tasks.specs)
-            .bind(&tasks.statuses)
-            .bind(&tasks.outputs)
-            .bind(&tasks.errors)
-            .bind(&tasks.providers)
-            .bind(&tasks.models)
-            .bind(&tasks.attempts)
-            .bind(&tasks.llm_calls)
-            .bind(&tasks.tokens_in)
-            .bind(&tasks.tokens_out)
-            .bind(&tasks.cost_usd)
-            .bind(&tasks.started_at)
-            .bind(&tasks.finished_at)
-            // The attempts.
-            .bind(&attempts.ids)
-            .bind(&attempts.run_ids)
-            .bind(&attempts.task_ids)
-            .bind(&attempts.kinds)
-            .bind(&attempts.numbers)
-            .bind(&attempts.providers)
-            .bind(&attempts.models)
-            .bind(&attempts.statuses)
-            .bind(&attempts.reserved_cost_usd)
-            .bind(&attempts.tokens_in)
-            .bind(&attempts.tokens_out)
-            .bind(&attempts.tokens_cached)
-            .bind(&attempts.tokens_reasoning)
-            .bind(&attempts.usage_estimated)
-            .bind(&attempts.cost_usd)
-            .bind(&attempts.latency_ms)
-            .bind(&attempts.errors)
-            .bind(&attempts.started_at)
-            .bind(&attempts.finished_at)
-            // The events.
-            .bind(&events.run_ids)
-            .bind(&events.seqs)
-            .bind(&events.types)
-            .bind(&events.ts)
-            .bind(&events.data)
-            // The router's state.
-            .bind(&telemetry.providers)
-            .bind(&telemetry.models)
-            .bind(&telemetry.states)
-            .bind(&telemetry.updated_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        self.queue.commit(commit).await
+    }
+
+    /// Queues a run's commit without waiting (see `Journal::submit`).
+    pub(crate) fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
+        self.queue.submit(chain, commit, done);
     }
 
     pub(crate) async fn load_telemetry(&self) -> Result<Vec<TelemetryRecord>, JournalError> {
@@ -515,25 +388,28 @@ new_events as (
 )
 select id from new_run";
 
-/// Applies a whole commit in one statement: the run update (when `$1` is not
-/// null), the task and attempt upserts, the event inserts, and the telemetry
+/// Applies commits in one statement: the run updates, the task and attempt upserts, the event inserts, and the telemetry
 /// upserts (a stored row newer than the given one is kept). A statement is
 /// atomic, so nothing lands unless everything does.
 const COMMIT_SQL: &str = "\
 with run_update as (
     update runs set
-        status = $2,
-        plan = coalesce($3::jsonb, plan),
-        output = $4,
-        error = $5::jsonb,
-        llm_calls = $6,
-        tokens_in = $7,
-        tokens_out = $8,
-        cost_usd = $9,
-        started_at = $10,
-        finished_at = $11,
+        status = r.status,
+        plan = coalesce(r.plan::jsonb, runs.plan),
+        output = r.output,
+        error = r.error::jsonb,
+        llm_calls = r.llm_calls,
+        tokens_in = r.tokens_in,
+        tokens_out = r.tokens_out,
+        cost_usd = r.cost_usd,
+        started_at = r.started_at,
+        finished_at = r.finished_at,
         updated_at = $12
-    where id = $1
+    from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+        $7::bigint[], $8::bigint[], $9::float8[], $10::timestamptz[], $11::timestamptz[])
+        as r (id, status, plan, output, error, llm_calls, tokens_in, tokens_out, cost_usd,
+            started_at, finished_at)
+    where runs.id = r.id
 ),
 task_upsert as (
     insert into tasks (run_id, task_id, position, spec, status, output, error, provider, model,
@@ -606,6 +482,250 @@ from unnest($48::uuid[], $49::bigint[], $50::text[], $51::timestamptz[], $52::te
     as e (run_id, seq, type, ts, data)
 on conflict (run_id, seq) do nothing";
 
+/// The pool, as the write queue drives it.
+struct Writer(PgPool);
+
+#[async_trait]
+impl Backend for Writer {
+    async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError> {
+        let commits: Vec<&Commit> = jobs
+            .iter()
+            .filter_map(|job| match job {
+                Job::Commit(commit) => Some(commit),
+                Job::Create { .. } => None,
+            })
+            .collect();
+        let columns = CommitColumns::new(&commits)?;
+        let mut conn = self.0.acquire().await.map_err(db_error)?;
+        if commits.len() == jobs.len() {
+            // Commits only: one statement, atomic on its own.
+            columns.execute(&mut conn).await?;
+            return Ok(jobs.iter().map(|_| Ok(())).collect());
+        }
+        let mut tx = conn.begin().await.map_err(db_error)?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(match job {
+                Job::Create { run, events } => create_run(&mut tx, run, events).await?,
+                Job::Commit(_) => Ok(()),
+            });
+        }
+        if !commits.is_empty() {
+            columns.execute(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcomes)
+    }
+}
+
+/// Stores a new run with its first events, unless its tenant's idempotency key is
+/// taken (the inner error; nothing is written then).
+async fn create_run(
+    conn: &mut PgConnection,
+    run: &NewRun,
+    events: &[Event],
+) -> Result<Result<(), JournalError>, JournalError> {
+    let events: Vec<&Event> = events.iter().collect();
+    let events = EventColumns::new(&events)?;
+    let request = to_json(&run.request, "run request")?;
+    let tenant = tenant_to_db(run.tenant.as_deref());
+    let inserted = sqlx::query(CREATE_RUN_SQL)
+        .bind(run.id.as_uuid())
+        .bind(tenant)
+        .bind(request)
+        .bind(run.idempotency_key.as_deref())
+        .bind(run.request_hash.as_deref())
+        .bind(run.status.as_str())
+        .bind(db_time(run.created_at))
+        .bind(&events.run_ids)
+        .bind(&events.seqs)
+        .bind(&events.types)
+        .bind(&events.ts)
+        .bind(&events.data)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if inserted.is_some() {
+        return Ok(Ok(()));
+    }
+    // The insert did nothing, so the tenant's idempotency key is taken.
+    let Some(key) = run.idempotency_key.as_deref() else {
+        return Err(corrupt(
+            "run",
+            "insert without an idempotency key did nothing",
+        ));
+    };
+    let existing: Option<Uuid> =
+        sqlx::query_scalar("select id from runs where tenant = $1 and idempotency_key = $2")
+            .bind(tenant)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    match existing {
+        Some(existing) => Ok(Err(JournalError::IdempotencyKeyTaken {
+            existing: RunId::from_uuid(existing),
+        })),
+        None => Err(corrupt(
+            "run",
+            "the run holding the idempotency key disappeared",
+        )),
+    }
+}
+
+/// Commits merged (see `Merged`) into the columns of one `COMMIT_SQL` statement.
+struct CommitColumns<'a> {
+    runs: RunColumns<'a>,
+    tasks: TaskColumns<'a>,
+    attempts: AttemptColumns<'a>,
+    events: EventColumns,
+    telemetry: TelemetryColumns<'a>,
+}
+
+impl<'a> CommitColumns<'a> {
+    fn new(commits: &[&'a Commit]) -> Result<Self, JournalError> {
+        let merged = Merged::new(commits);
+        Ok(CommitColumns {
+            runs: RunColumns::new(&merged.runs)?,
+            tasks: TaskColumns::new(&merged.tasks)?,
+            attempts: AttemptColumns::new(&merged.attempts),
+            events: EventColumns::new(&merged.events)?,
+            telemetry: TelemetryColumns::new(&merged.telemetry)?,
+        })
+    }
+
+    async fn execute(&self, conn: &mut PgConnection) -> Result<(), JournalError> {
+        let (runs, tasks, attempts, events, telemetry) = (
+            &self.runs,
+            &self.tasks,
+            &self.attempts,
+            &self.events,
+            &self.telemetry,
+        );
+        sqlx::query(COMMIT_SQL)
+            // The run updates.
+            .bind(&runs.ids)
+            .bind(&runs.statuses)
+            .bind(&runs.plans)
+            .bind(&runs.outputs)
+            .bind(&runs.errors)
+            .bind(&runs.llm_calls)
+            .bind(&runs.tokens_in)
+            .bind(&runs.tokens_out)
+            .bind(&runs.cost_usd)
+            .bind(&runs.started_at)
+            .bind(&runs.finished_at)
+            .bind(db_time(OffsetDateTime::now_utc()))
+            // The tasks.
+            .bind(&tasks.run_ids)
+            .bind(&tasks.task_ids)
+            .bind(&tasks.positions)
+            .bind(&tasks.specs)
+            .bind(&tasks.statuses)
+            .bind(&tasks.outputs)
+            .bind(&tasks.errors)
+            .bind(&tasks.providers)
+            .bind(&tasks.models)
+            .bind(&tasks.attempts)
+            .bind(&tasks.llm_calls)
+            .bind(&tasks.tokens_in)
+            .bind(&tasks.tokens_out)
+            .bind(&tasks.cost_usd)
+            .bind(&tasks.started_at)
+            .bind(&tasks.finished_at)
+            // The attempts.
+            .bind(&attempts.ids)
+            .bind(&attempts.run_ids)
+            .bind(&attempts.task_ids)
+            .bind(&attempts.kinds)
+            .bind(&attempts.numbers)
+            .bind(&attempts.providers)
+            .bind(&attempts.models)
+            .bind(&attempts.statuses)
+            .bind(&attempts.reserved_cost_usd)
+            .bind(&attempts.tokens_in)
+            .bind(&attempts.tokens_out)
+            .bind(&attempts.tokens_cached)
+            .bind(&attempts.tokens_reasoning)
+            .bind(&attempts.usage_estimated)
+            .bind(&attempts.cost_usd)
+            .bind(&attempts.latency_ms)
+            .bind(&attempts.errors)
+            .bind(&attempts.started_at)
+            .bind(&attempts.finished_at)
+            // The events.
+            .bind(&events.run_ids)
+            .bind(&events.seqs)
+            .bind(&events.types)
+            .bind(&events.ts)
+            .bind(&events.data)
+            // The router's state.
+            .bind(&telemetry.providers)
+            .bind(&telemetry.models)
+            .bind(&telemetry.states)
+            .bind(&telemetry.updated_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+/// Run updates as one array per column.
+struct RunColumns<'a> {
+    ids: Vec<Uuid>,
+    statuses: Vec<&'static str>,
+    plans: Vec<Option<String>>,
+    outputs: Vec<Option<&'a str>>,
+    errors: Vec<Option<String>>,
+    llm_calls: Vec<i64>,
+    tokens_in: Vec<i64>,
+    tokens_out: Vec<i64>,
+    cost_usd: Vec<f64>,
+    started_at: Vec<Option<OffsetDateTime>>,
+    finished_at: Vec<Option<OffsetDateTime>>,
+}
+
+impl<'a> RunColumns<'a> {
+    fn new(last: &[(&'a RunState, Option<&'a serde_json::Value>)]) -> Result<Self, JournalError> {
+        let mut columns = RunColumns {
+            ids: Vec::with_capacity(last.len()),
+            statuses: Vec::with_capacity(last.len()),
+            plans: Vec::with_capacity(last.len()),
+            outputs: Vec::with_capacity(last.len()),
+            errors: Vec::with_capacity(last.len()),
+            llm_calls: Vec::with_capacity(last.len()),
+            tokens_in: Vec::with_capacity(last.len()),
+            tokens_out: Vec::with_capacity(last.len()),
+            cost_usd: Vec::with_capacity(last.len()),
+            started_at: Vec::with_capacity(last.len()),
+            finished_at: Vec::with_capacity(last.len()),
+        };
+        for &(state, plan) in last {
+            columns
+                .plans
+                .push(plan.map(|plan| to_json(plan, "run plan")).transpose()?);
+            columns.errors.push(
+                state
+                    .error
+                    .as_ref()
+                    .map(|error| to_json(error, "run error"))
+                    .transpose()?,
+            );
+            columns.ids.push(state.id.as_uuid());
+            columns.statuses.push(state.status.as_str());
+            columns.outputs.push(state.output.as_deref());
+            columns.llm_calls.push(to_db_int(state.usage.llm_calls));
+            columns.tokens_in.push(to_db_int(state.usage.tokens_in));
+            columns.tokens_out.push(to_db_int(state.usage.tokens_out));
+            columns.cost_usd.push(state.usage.cost_usd);
+            columns.started_at.push(state.started_at.map(db_time));
+            columns.finished_at.push(state.finished_at.map(db_time));
+        }
+        Ok(columns)
+    }
+}
+
 /// Events as one array per column, for `unnest`; the first of each `(run_id, seq)`.
 struct EventColumns {
     run_ids: Vec<Uuid>,
@@ -616,8 +736,7 @@ struct EventColumns {
 }
 
 impl EventColumns {
-    fn new(events: &[Event]) -> Result<Self, JournalError> {
-        let events = first_per_key(events, |event| (event.run_id, event.seq));
+    fn new(events: &[&Event]) -> Result<Self, JournalError> {
         let mut columns = EventColumns {
             run_ids: Vec::with_capacity(events.len()),
             seqs: Vec::with_capacity(events.len()),
@@ -646,8 +765,7 @@ struct TelemetryColumns<'a> {
 }
 
 impl<'a> TelemetryColumns<'a> {
-    fn new(records: &'a [TelemetryRecord]) -> Result<Self, JournalError> {
-        let records = newest_telemetry(records);
+    fn new(records: &[&'a TelemetryRecord]) -> Result<Self, JournalError> {
         let mut columns = TelemetryColumns {
             providers: Vec::with_capacity(records.len()),
             models: Vec::with_capacity(records.len()),
@@ -687,8 +805,7 @@ struct TaskColumns<'a> {
 }
 
 impl<'a> TaskColumns<'a> {
-    fn new(tasks: &'a [TaskRecord]) -> Result<Self, JournalError> {
-        let tasks = last_per_key(tasks, |task| (task.run_id, task.task_id.clone()));
+    fn new(tasks: &[&'a TaskRecord]) -> Result<Self, JournalError> {
         let n_tasks = tasks.len();
         let mut columns = TaskColumns {
             run_ids: Vec::with_capacity(n_tasks),
@@ -754,8 +871,7 @@ struct AttemptColumns<'a> {
 }
 
 impl<'a> AttemptColumns<'a> {
-    fn new(attempts: &'a [AttemptRecord]) -> Self {
-        let attempts = last_per_key(attempts, |attempt| attempt.id);
+    fn new(attempts: &[&'a AttemptRecord]) -> Self {
         let n_attempts = attempts.len();
         let mut columns = AttemptColumns {
             ids: Vec::with_capacity(n_attempts),

@@ -2,35 +2,36 @@
 //! (so writes from this process queue instead of failing with `SQLITE_BUSY`) and
 //! read through a pool of readers that never block the writer.
 //!
-//! Commits go through one writer task that batches them (group commit): the commits
+//! Every write (new runs and commits) goes through one writer task of the shared
+//! write queue (`crate::queue`), which batches them (group commit): the writes
 //! waiting when a transaction ends are written together in the next one, so many
 //! runs share one `fsync`. Each caller is answered only once the transaction that
-//! holds its writes is committed; a batch that fails is written again one commit at
-//! a time, so a bad commit fails alone and writes nothing.
+//! holds its writes is committed.
 
 mod rows;
 
 use std::str::FromStr;
 
+use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, Commit, JournalError, JournalStats, NewRun, RunQuery, RunRecord, RunState,
-    TaskRecord, TelemetryRecord,
+    AttemptRecord, Commit, CommitChain, JournalError, JournalStats, NewRun, OnCommitted, RunQuery,
+    RunRecord, RunState, TaskRecord, TelemetryRecord,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{
-    attempt_columns, event_json, first_per_key, last_per_key, newest_telemetry, run_columns,
-    sqlite_time, task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
+    Merged, attempt_columns, event_json, run_columns, sqlite_time, task_columns, tenant_to_db,
+    terminal_run_statuses, to_db_int, to_json,
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
+use crate::queue::{Backend, Job, WriteQueue};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{SQLITE_MIGRATOR, migrations};
 
@@ -40,7 +41,7 @@ pub struct SqliteStore {
     /// One connection: every write transaction runs here, one after another.
     writer: SqlitePool,
     /// The writer task's queue of writes.
-    commits: mpsc::UnboundedSender<QueuedWrite>,
+    queue: WriteQueue,
     /// Connections for reads; in WAL mode they see every committed write and never
     /// wait for the writer. The writer pool itself for an in-memory database, which
     /// exists only inside its one connection.
@@ -60,10 +61,6 @@ impl std::fmt::Debug for SqliteStore {
 /// How a write transaction starts: taking the write lock at once, so it waits
 /// (up to the busy timeout) for another process instead of failing half-way.
 const BEGIN_WRITE: &str = "begin immediate";
-
-/// The most events in one `insert` statement (five variables each, far below
-/// SQLite's limit of 32766).
-const EVENTS_PER_INSERT: usize = 200;
 
 impl SqliteStore {
     /// Opens the SQLite database `config.url` names, creating the file (and its
@@ -90,7 +87,7 @@ impl SqliteStore {
                 .await
                 .map_err(db_error)?;
             return Ok(SqliteStore {
-                commits: spawn_commit_writer(pool.clone()),
+                queue: WriteQueue::start(Writer(pool.clone()), 1),
                 writer: pool.clone(),
                 reader: pool,
                 display_url,
@@ -121,10 +118,10 @@ impl SqliteStore {
             .connect_with(base.pragma("query_only", "on"))
             .await
             .map_err(db_error)?;
-        let commits = spawn_commit_writer(writer.clone());
+        let queue = WriteQueue::start(Writer(writer.clone()), 1);
         Ok(SqliteStore {
             writer,
-            commits,
+            queue,
             reader,
             display_url,
         })
@@ -157,32 +154,36 @@ impl SqliteStore {
         run: &NewRun,
         events: &[Event],
     ) -> Result<(), JournalError> {
-        let (done, result) = oneshot::channel();
-        let queued = QueuedWrite::CreateRun {
-            run: run.clone(),
-            events: events.to_vec(),
-            done,
-        };
-        if self.commits.send(queued).is_err() {
-            return Err(writer_gone());
-        }
-        result.await.unwrap_or_else(|_| Err(writer_gone()))
+        self.queue.create_run(run, events).await
+    }
+
+    /// Hands the commit to the writer task and waits until the transaction that
+    /// holds it is committed (or has failed).
+    pub(crate) async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
+        self.queue.commit(commit).await
+    }
+
+    /// Queues a run's commit without waiting (see `Journal::submit`).
+    pub(crate) fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
+        self.queue.submit(chain, commit, done);
     }
 }
 
 /// Stores a new run with its first events, unless its idempotency key is taken.
 async fn create_run(
-    writer: &SqlitePool,
+    conn: &mut SqliteConnection,
     run: &NewRun,
     events: &[Event],
-) -> Result<(), JournalError> {
-    let events = EventValues::new(events)?;
+) -> Result<Result<(), JournalError>, JournalError> {
+    let events = events
+        .iter()
+        .map(EventValues::new)
+        .collect::<Result<Vec<_>, _>>()?;
     let request = to_json(&run.request, "run request")?;
     let created_at = sqlite_time(run.created_at)?;
     let id = run.id.to_string();
     let tenant = tenant_to_db(run.tenant.as_deref());
 
-    let mut tx = writer.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
     let inserted: Option<String> = sqlx::query_scalar(
         "insert into runs (id, tenant, request, idempotency_key, request_hash, status, \
              created_at, updated_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
@@ -195,7 +196,7 @@ async fn create_run(
     .bind(run.request_hash.as_deref())
     .bind(run.status.as_str())
     .bind(created_at)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(db_error)?;
     if inserted.is_none() {
@@ -204,38 +205,20 @@ async fn create_run(
             sqlx::query_scalar("select id from runs where tenant = ?1 and idempotency_key = ?2")
                 .bind(tenant)
                 .bind(run.idempotency_key.as_deref())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(db_error)?;
-        tx.rollback().await.map_err(db_error)?;
         let Some(existing) = existing else {
             return Err(corrupt("run", "an insert that conflicted found no run"));
         };
         let existing = RunId::from_str(&existing).map_err(|error| corrupt("run id", error))?;
-        return Err(JournalError::IdempotencyKeyTaken { existing });
+        return Ok(Err(JournalError::IdempotencyKeyTaken { existing }));
     }
-    insert_events(&mut tx, &events).await?;
-    tx.commit().await.map_err(db_error)
+    insert_events(conn, &events).await?;
+    Ok(Ok(()))
 }
 
 impl SqliteStore {
-    /// Hands the commit to the writer task and waits until the transaction that
-    /// holds it is committed (or has failed).
-    pub(crate) async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
-        if commit.is_empty() {
-            return Ok(());
-        }
-        let (done, result) = oneshot::channel();
-        let queued = QueuedWrite::Commit {
-            commit: commit.clone(),
-            done,
-        };
-        if self.commits.send(queued).is_err() {
-            return Err(writer_gone());
-        }
-        result.await.unwrap_or_else(|_| Err(writer_gone()))
-    }
-
     pub(crate) async fn load_telemetry(&self) -> Result<Vec<TelemetryRecord>, JournalError> {
         let found = sqlx::query(
             "select provider, model, state, updated_at from telemetry order by provider, model",
@@ -500,12 +483,16 @@ fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
+/// The most rows in one multi-row statement (19 variables each for an attempt, far
+/// below SQLite's limit of 32766).
+const ROWS_PER_STATEMENT: usize = 500;
+
 /// Inserts events, several to a statement; an event already stored is kept as is.
 async fn insert_events(
     conn: &mut SqliteConnection,
-    events: &EventValues,
+    events: &[EventValues],
 ) -> Result<(), JournalError> {
-    for chunk in events.rows.chunks(EVENTS_PER_INSERT) {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let mut builder =
             QueryBuilder::<Sqlite>::new("insert into events (run_id, seq, type, ts, data) ");
         builder.push_values(chunk, |mut values, event| {
@@ -517,172 +504,118 @@ async fn insert_events(
                 .push_bind(event.data.as_str());
         });
         builder.push(" on conflict (run_id, seq) do nothing");
-        builder
-            .build()
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
+        execute(conn, builder).await?;
     }
     Ok(())
 }
 
-/// A write waiting for the writer task, with where to send its outcome.
-enum QueuedWrite {
-    /// A commit; consecutive ones are batched.
-    Commit { commit: Commit, done: Done },
-    /// A new run; written on its own (its idempotency check decides its outcome).
-    CreateRun {
-        run: NewRun,
-        events: Vec<Event>,
-        done: Done,
-    },
+async fn execute(
+    conn: &mut SqliteConnection,
+    mut builder: QueryBuilder<'_, Sqlite>,
+) -> Result<(), JournalError> {
+    builder
+        .build()
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
-/// Where the writer task sends a write's outcome.
-type Done = oneshot::Sender<Result<(), JournalError>>;
+/// The writer connection, as the write queue drives it.
+struct Writer(SqlitePool);
 
-/// The most commits written in one transaction.
-const COMMITS_PER_BATCH: usize = 256;
-
-/// Starts the task that writes every commit of this store, batching those that
-/// queue up while a transaction is being written. It ends when the store (every
-/// clone of its sender) is dropped.
-fn spawn_commit_writer(writer: SqlitePool) -> mpsc::UnboundedSender<QueuedWrite> {
-    let (sender, mut receiver) = mpsc::unbounded_channel::<QueuedWrite>();
-    tokio::spawn(async move {
-        let mut next = receiver.recv().await;
-        while let Some(write) = next.take() {
-            let (commit, done) = match write {
-                QueuedWrite::CreateRun { run, events, done } => {
-                    let _ = done.send(create_run(&writer, &run, &events).await);
-                    next = receiver.recv().await;
-                    continue;
-                }
-                QueuedWrite::Commit { commit, done } => (commit, done),
-            };
-            // The commits queued behind this one go in the same transaction, up to
-            // the first new run (which is written after them, in queue order).
-            let mut batch = vec![(commit, done)];
-            while batch.len() < COMMITS_PER_BATCH {
-                match receiver.try_recv() {
-                    Ok(QueuedWrite::Commit { commit, done }) => batch.push((commit, done)),
-                    Ok(create) => {
-                        next = Some(create);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            write_batch(&writer, batch).await;
-            if next.is_none() {
-                next = receiver.recv().await;
-            }
+#[async_trait]
+impl Backend for Writer {
+    async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError> {
+        // Encode the commits first, so that nothing can fail half-way for want of a
+        // value and the write lock is held only for the writes.
+        let commits: Vec<&Commit> = jobs
+            .iter()
+            .filter_map(|job| match job {
+                Job::Commit(commit) => Some(commit),
+                Job::Create { .. } => None,
+            })
+            .collect();
+        let rows = Rows::new(&Merged::new(&commits))?;
+        let mut tx = self.0.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
+        // A run's commits are only submitted once it is created, so its creation
+        // never has to follow them.
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(match job {
+                Job::Create { run, events } => create_run(&mut tx, run, events).await?,
+                Job::Commit(_) => Ok(()),
+            });
         }
-    });
-    sender
-}
-
-/// Writes a batch in one transaction and answers each caller; when that fails,
-/// writes each commit in its own transaction, so only a bad one fails.
-async fn write_batch(writer: &SqlitePool, batch: Vec<(Commit, Done)>) {
-    if batch.len() > 1 {
-        let commits: Vec<&Commit> = batch.iter().map(|(commit, _)| commit).collect();
-        match write_commits(writer, &commits).await {
-            Ok(()) => {
-                for (_, done) in batch {
-                    let _ = done.send(Ok(()));
-                }
-                return;
-            }
-            Err(err) => {
-                tracing::debug!(commits = batch.len(), error = %err, "a batch of commits failed; writing them one at a time");
-            }
-        }
-    }
-    for (commit, done) in batch {
-        let result = write_commits(writer, &[&commit]).await;
-        // A caller that went away no longer needs the answer.
-        let _ = done.send(result);
+        rows.write(&mut tx).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcomes)
     }
 }
 
-/// Writes these commits in one transaction.
-async fn write_commits(writer: &SqlitePool, commits: &[&Commit]) -> Result<(), JournalError> {
-    // Encode everything first, so that nothing can fail half-way for want of a
-    // value and the write lock is held only for the writes.
-    let encoded = commits
-        .iter()
-        .map(|commit| EncodedCommit::new(commit))
-        .collect::<Result<Vec<_>, _>>()?;
-    let updated_at = sqlite_time(OffsetDateTime::now_utc())?;
-    let mut tx = writer.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
-    for commit in &encoded {
-        commit.write(&mut tx, &updated_at).await?;
-    }
-    tx.commit().await.map_err(db_error)
-}
-
-fn writer_gone() -> JournalError {
-    db_error(sqlx::Error::PoolClosed)
-}
-
-/// One commit's rows, encoded for SQLite.
-struct EncodedCommit<'a> {
-    run: Option<RunValues<'a>>,
+/// The rows of merged commits (see `Merged`), encoded for SQLite.
+struct Rows<'a> {
+    runs: Vec<RunValues<'a>>,
     tasks: Vec<TaskValues<'a>>,
     attempts: Vec<AttemptValues<'a>>,
-    events: EventValues,
+    events: Vec<EventValues>,
     telemetry: Vec<TelemetryValues<'a>>,
+    updated_at: String,
 }
 
-impl<'a> EncodedCommit<'a> {
-    fn new(commit: &'a Commit) -> Result<Self, JournalError> {
-        Ok(EncodedCommit {
-            run: commit.run.as_ref().map(RunValues::new).transpose()?,
-            tasks: last_per_key(&commit.tasks, |task| (task.run_id, task.task_id.clone()))
-                .into_iter()
-                .map(TaskValues::new)
-                .collect::<Result<Vec<_>, _>>()?,
-            attempts: last_per_key(&commit.attempts, |attempt| attempt.id)
-                .into_iter()
-                .map(AttemptValues::new)
-                .collect::<Result<Vec<_>, _>>()?,
-            events: EventValues::new(&commit.events)?,
-            telemetry: newest_telemetry(&commit.telemetry)
-                .into_iter()
-                .map(TelemetryValues::new)
-                .collect::<Result<Vec<_>, _>>()?,
+impl<'a> Rows<'a> {
+    fn new(merged: &Merged<'a>) -> Result<Self, JournalError> {
+        Ok(Rows {
+            runs: merged
+                .runs
+                .iter()
+                .map(|&(state, plan)| RunValues::new(state, plan))
+                .collect::<Result<_, _>>()?,
+            tasks: merged
+                .tasks
+                .iter()
+                .map(|task| TaskValues::new(task))
+                .collect::<Result<_, _>>()?,
+            attempts: merged
+                .attempts
+                .iter()
+                .map(|attempt| AttemptValues::new(attempt))
+                .collect::<Result<_, _>>()?,
+            events: merged
+                .events
+                .iter()
+                .map(|event| EventValues::new(event))
+                .collect::<Result<_, _>>()?,
+            telemetry: merged
+                .telemetry
+                .iter()
+                .map(|record| TelemetryValues::new(record))
+                .collect::<Result<_, _>>()?,
+            updated_at: sqlite_time(OffsetDateTime::now_utc())?,
         })
     }
 
-    async fn write(
-        &self,
-        conn: &mut SqliteConnection,
-        updated_at: &str,
-    ) -> Result<(), JournalError> {
-        if let Some(run) = &self.run {
-            run.update(conn, updated_at).await?;
+    /// Writes every row, a few statements for the lot.
+    async fn write(&self, conn: &mut SqliteConnection) -> Result<(), JournalError> {
+        for chunk in self.runs.chunks(ROWS_PER_STATEMENT) {
+            execute(conn, RunValues::update(chunk, &self.updated_at)).await?;
         }
-        for task in &self.tasks {
-            task.upsert(conn).await?;
+        for chunk in self.tasks.chunks(ROWS_PER_STATEMENT) {
+            execute(conn, TaskValues::upsert(chunk)).await?;
         }
-        for attempt in &self.attempts {
-            attempt.upsert(conn).await?;
+        for chunk in self.attempts.chunks(ROWS_PER_STATEMENT) {
+            execute(conn, AttemptValues::upsert(chunk)).await?;
         }
         insert_events(conn, &self.events).await?;
-        for record in &self.telemetry {
-            record.upsert(conn).await?;
+        for chunk in self.telemetry.chunks(ROWS_PER_STATEMENT) {
+            execute(conn, TelemetryValues::upsert(chunk)).await?;
         }
         Ok(())
     }
 }
 
-/// Events encoded for SQLite; the first of each `(run_id, seq)`.
+/// An event encoded for SQLite.
 struct EventValues {
-    rows: Vec<EventRow>,
-}
-
-struct EventRow {
     run_id: String,
     seq: i64,
     kind: &'static str,
@@ -691,20 +624,14 @@ struct EventRow {
 }
 
 impl EventValues {
-    fn new(events: &[Event]) -> Result<Self, JournalError> {
-        let rows = first_per_key(events, |event| (event.run_id, event.seq))
-            .into_iter()
-            .map(|event| {
-                Ok(EventRow {
-                    run_id: event.run_id.to_string(),
-                    seq: to_db_int(event.seq),
-                    kind: event.name(),
-                    ts: sqlite_time(event.ts)?,
-                    data: event_json(event)?,
-                })
-            })
-            .collect::<Result<Vec<_>, JournalError>>()?;
-        Ok(EventValues { rows })
+    fn new(event: &Event) -> Result<Self, JournalError> {
+        Ok(EventValues {
+            run_id: event.run_id.to_string(),
+            seq: to_db_int(event.seq),
+            kind: event.name(),
+            ts: sqlite_time(event.ts)?,
+            data: event_json(event)?,
+        })
     }
 }
 
@@ -724,25 +651,28 @@ impl<'a> TelemetryValues<'a> {
         })
     }
 
-    /// Inserts the row, or replaces the stored one unless that one is newer.
-    async fn upsert(&self, conn: &mut SqliteConnection) -> Result<(), JournalError> {
-        sqlx::query(
-            "insert into telemetry (provider, model, state, updated_at) values (?1, ?2, ?3, ?4) \
-             on conflict (provider, model) do update set state = excluded.state, \
+    /// Inserts the rows, or replaces each stored one unless that one is newer.
+    fn upsert<'q>(rows: &'q [Self]) -> QueryBuilder<'q, Sqlite> {
+        let mut builder = QueryBuilder::<Sqlite>::new(
+            "insert into telemetry (provider, model, state, updated_at) ",
+        );
+        builder.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.record.provider.as_str())
+                .push_bind(row.record.model.as_str())
+                .push_bind(row.state.as_str())
+                .push_bind(row.updated_at.as_str());
+        });
+        builder.push(
+            " on conflict (provider, model) do update set state = excluded.state, \
              updated_at = excluded.updated_at where excluded.updated_at >= telemetry.updated_at",
-        )
-        .bind(self.record.provider.as_str())
-        .bind(self.record.model.as_str())
-        .bind(&self.state)
-        .bind(&self.updated_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+        );
+        builder
     }
 }
 
-/// A run's new state encoded for SQLite.
+/// A run's new state encoded for SQLite, with the plan to store (none keeps the
+/// stored one).
 struct RunValues<'a> {
     state: &'a RunState,
     id: String,
@@ -753,15 +683,11 @@ struct RunValues<'a> {
 }
 
 impl<'a> RunValues<'a> {
-    fn new(state: &'a RunState) -> Result<Self, JournalError> {
+    fn new(state: &'a RunState, plan: Option<&serde_json::Value>) -> Result<Self, JournalError> {
         Ok(RunValues {
             state,
             id: state.id.to_string(),
-            plan: state
-                .plan
-                .as_ref()
-                .map(|plan| to_json(plan, "run plan"))
-                .transpose()?,
+            plan: plan.map(|plan| to_json(plan, "run plan")).transpose()?,
             error: state
                 .error
                 .as_ref()
@@ -772,33 +698,33 @@ impl<'a> RunValues<'a> {
         })
     }
 
-    async fn update(
-        &self,
-        conn: &mut SqliteConnection,
-        updated_at: &str,
-    ) -> Result<(), JournalError> {
-        let state = self.state;
-        sqlx::query(
-            "update runs set status = ?2, plan = coalesce(?3, plan), output = ?4, error = ?5, \
-             llm_calls = ?6, tokens_in = ?7, tokens_out = ?8, cost_usd = ?9, started_at = ?10, \
-             finished_at = ?11, updated_at = ?12 where id = ?1",
-        )
-        .bind(&self.id)
-        .bind(state.status.as_str())
-        .bind(self.plan.as_deref())
-        .bind(state.output.as_deref())
-        .bind(self.error.as_deref())
-        .bind(to_db_int(state.usage.llm_calls))
-        .bind(to_db_int(state.usage.tokens_in))
-        .bind(to_db_int(state.usage.tokens_out))
-        .bind(state.usage.cost_usd)
-        .bind(self.started_at.as_deref())
-        .bind(self.finished_at.as_deref())
-        .bind(updated_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+    /// Updates the runs from a list of values (their columns are `column1`… in the
+    /// order pushed).
+    fn update<'q>(rows: &'q [Self], updated_at: &'q str) -> QueryBuilder<'q, Sqlite> {
+        let mut builder = QueryBuilder::<Sqlite>::new(
+            "update runs set status = v.column2, plan = coalesce(v.column3, runs.plan), \
+             output = v.column4, error = v.column5, llm_calls = v.column6, \
+             tokens_in = v.column7, tokens_out = v.column8, cost_usd = v.column9, \
+             started_at = v.column10, finished_at = v.column11, updated_at = ",
+        );
+        builder.push_bind(updated_at).push(" from (");
+        builder.push_values(rows, |mut values, row| {
+            let state = row.state;
+            values
+                .push_bind(row.id.as_str())
+                .push_bind(state.status.as_str())
+                .push_bind(row.plan.as_deref())
+                .push_bind(state.output.as_deref())
+                .push_bind(row.error.as_deref())
+                .push_bind(to_db_int(state.usage.llm_calls))
+                .push_bind(to_db_int(state.usage.tokens_in))
+                .push_bind(to_db_int(state.usage.tokens_out))
+                .push_bind(state.usage.cost_usd)
+                .push_bind(row.started_at.as_deref())
+                .push_bind(row.finished_at.as_deref());
+        });
+        builder.push(") as v where runs.id = v.column1");
+        builder
     }
 }
 
@@ -822,40 +748,41 @@ impl<'a> TaskValues<'a> {
         })
     }
 
-    async fn upsert(&self, conn: &mut SqliteConnection) -> Result<(), JournalError> {
-        let task = self.task;
-        sqlx::query(
+    fn upsert<'q>(rows: &'q [Self]) -> QueryBuilder<'q, Sqlite> {
+        let mut builder = QueryBuilder::<Sqlite>::new(
             "insert into tasks (run_id, task_id, position, spec, status, output, error, provider, \
-             model, attempts, llm_calls, tokens_in, tokens_out, cost_usd, started_at, finished_at) \
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
-             on conflict (run_id, task_id) do update set position = excluded.position, \
+             model, attempts, llm_calls, tokens_in, tokens_out, cost_usd, started_at, finished_at) ",
+        );
+        builder.push_values(rows, |mut values, row| {
+            let task = row.task;
+            values
+                .push_bind(row.run_id.as_str())
+                .push_bind(task.task_id.as_str())
+                .push_bind(i64::from(task.position))
+                .push_bind(row.spec.as_str())
+                .push_bind(task.status.as_str())
+                .push_bind(task.output.as_deref())
+                .push_bind(task.error.as_deref())
+                .push_bind(task.provider.as_deref())
+                .push_bind(task.model.as_deref())
+                .push_bind(i64::from(task.attempts))
+                .push_bind(to_db_int(task.usage.llm_calls))
+                .push_bind(to_db_int(task.usage.tokens_in))
+                .push_bind(to_db_int(task.usage.tokens_out))
+                .push_bind(task.usage.cost_usd)
+                .push_bind(row.started_at.as_deref())
+                .push_bind(row.finished_at.as_deref());
+        });
+        builder.push(
+            " on conflict (run_id, task_id) do update set position = excluded.position, \
              spec = excluded.spec, status = excluded.status, output = excluded.output, \
              error = excluded.error, provider = excluded.provider, model = excluded.model, \
              attempts = excluded.attempts, llm_calls = excluded.llm_calls, \
              tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, \
              cost_usd = excluded.cost_usd, started_at = excluded.started_at, \
              finished_at = excluded.finished_at",
-        )
-        .bind(&self.run_id)
-        .bind(task.task_id.as_str())
-        .bind(i64::from(task.position))
-        .bind(&self.spec)
-        .bind(task.status.as_str())
-        .bind(task.output.as_deref())
-        .bind(task.error.as_deref())
-        .bind(task.provider.as_deref())
-        .bind(task.model.as_deref())
-        .bind(i64::from(task.attempts))
-        .bind(to_db_int(task.usage.llm_calls))
-        .bind(to_db_int(task.usage.tokens_in))
-        .bind(to_db_int(task.usage.tokens_out))
-        .bind(task.usage.cost_usd)
-        .bind(self.started_at.as_deref())
-        .bind(self.finished_at.as_deref())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+        );
+        builder
     }
 }
 
@@ -879,16 +806,38 @@ impl<'a> AttemptValues<'a> {
         })
     }
 
-    async fn upsert(&self, conn: &mut SqliteConnection) -> Result<(), JournalError> {
-        let attempt = self.attempt;
-        let usage = attempt.usage.as_ref();
-        sqlx::query(
+    fn upsert<'q>(rows: &'q [Self]) -> QueryBuilder<'q, Sqlite> {
+        let mut builder = QueryBuilder::<Sqlite>::new(
             "insert into attempts (id, run_id, task_id, kind, number, provider, model, status, \
              reserved_cost_usd, tokens_in, tokens_out, tokens_cached, tokens_reasoning, \
-             usage_estimated, cost_usd, latency_ms, error, started_at, finished_at) \
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-             ?18, ?19) \
-             on conflict (id) do update set run_id = excluded.run_id, task_id = excluded.task_id, \
+             usage_estimated, cost_usd, latency_ms, error, started_at, finished_at) ",
+        );
+        builder.push_values(rows, |mut values, row| {
+            let attempt = row.attempt;
+            let usage = attempt.usage.as_ref();
+            values
+                .push_bind(row.id.as_str())
+                .push_bind(row.run_id.as_str())
+                .push_bind(attempt.task_id.as_ref().map(TaskId::as_str))
+                .push_bind(attempt.kind.as_str())
+                .push_bind(i64::from(attempt.number))
+                .push_bind(attempt.provider.as_str())
+                .push_bind(attempt.model.as_str())
+                .push_bind(attempt.status.as_str())
+                .push_bind(attempt.reserved_cost_usd)
+                .push_bind(usage.map(|usage| to_db_int(usage.input_tokens)))
+                .push_bind(usage.map(|usage| to_db_int(usage.output_tokens)))
+                .push_bind(usage.map(|usage| to_db_int(usage.cached_input_tokens)))
+                .push_bind(usage.map(|usage| to_db_int(usage.reasoning_tokens)))
+                .push_bind(usage.map(|usage| usage.estimated))
+                .push_bind(attempt.cost_usd)
+                .push_bind(attempt.latency_ms.map(to_db_int))
+                .push_bind(attempt.error.as_deref())
+                .push_bind(row.started_at.as_str())
+                .push_bind(row.finished_at.as_deref());
+        });
+        builder.push(
+            " on conflict (id) do update set run_id = excluded.run_id, task_id = excluded.task_id, \
              kind = excluded.kind, number = excluded.number, provider = excluded.provider, \
              model = excluded.model, status = excluded.status, \
              reserved_cost_usd = excluded.reserved_cost_usd, tokens_in = excluded.tokens_in, \
@@ -897,29 +846,7 @@ impl<'a> AttemptValues<'a> {
              usage_estimated = excluded.usage_estimated, cost_usd = excluded.cost_usd, \
              latency_ms = excluded.latency_ms, error = excluded.error, \
              started_at = excluded.started_at, finished_at = excluded.finished_at",
-        )
-        .bind(&self.id)
-        .bind(&self.run_id)
-        .bind(attempt.task_id.as_ref().map(TaskId::as_str))
-        .bind(attempt.kind.as_str())
-        .bind(i64::from(attempt.number))
-        .bind(attempt.provider.as_str())
-        .bind(attempt.model.as_str())
-        .bind(attempt.status.as_str())
-        .bind(attempt.reserved_cost_usd)
-        .bind(usage.map(|usage| to_db_int(usage.input_tokens)))
-        .bind(usage.map(|usage| to_db_int(usage.output_tokens)))
-        .bind(usage.map(|usage| to_db_int(usage.cached_input_tokens)))
-        .bind(usage.map(|usage| to_db_int(usage.reasoning_tokens)))
-        .bind(usage.map(|usage| usage.estimated))
-        .bind(attempt.cost_usd)
-        .bind(attempt.latency_ms.map(to_db_int))
-        .bind(attempt.error.as_deref())
-        .bind(&self.started_at)
-        .bind(self.finished_at.as_deref())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+        );
+        builder
     }
 }

@@ -1,0 +1,238 @@
+//! The write queue both backends share (group commit): one or more writer tasks,
+//! each taking writes from its own queue in arrival order and writing those that
+//! queued up behind each other in one transaction, so many runs share one `fsync`
+//! (SQLite) or one WAL flush (PostgreSQL).
+//!
+//! A chain (one run's commits) always goes to the same writer, so its commits land
+//! and are answered in submission order. A batch that fails is written again one
+//! write at a time, so a bad write fails alone and writes nothing; a write that
+//! fails as `Unavailable` is tried again a few times before it is given up; and once
+//! a chain's commit is given up, its later commits fail unwritten (see
+//! [`CommitChain`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baton_core::event::Event;
+use baton_core::journal::{Commit, CommitChain, JournalError, NewRun, OnCommitted, chain_broken};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::db_error;
+
+/// The most writes in one transaction.
+const WRITES_PER_BATCH: usize = 256;
+
+/// How often a write that failed as `Unavailable` is tried before it is given up.
+/// Writes are idempotent, so trying again after an unknown outcome is harmless.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// One write the queue holds.
+pub(crate) enum Job {
+    /// A new run with its first events; refused if its idempotency key is taken.
+    Create { run: NewRun, events: Vec<Event> },
+    /// A commit.
+    Commit(Commit),
+}
+
+/// What a backend does for the queue.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Writes these jobs in one transaction, in order. The outer error means nothing
+    /// was written; otherwise each job's own outcome (only a create can fail alone,
+    /// with [`JournalError::IdempotencyKeyTaken`], writing nothing of its own).
+    async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError>;
+}
+
+/// A write waiting for its writer, with where its outcome goes.
+struct Queued {
+    job: Job,
+    chain: Option<CommitChain>,
+    done: Done,
+}
+
+enum Done {
+    Create(oneshot::Sender<Result<(), JournalError>>),
+    Commit(OnCommitted),
+}
+
+impl Queued {
+    /// Answers the write's caller.
+    fn answer(self, result: Result<(), JournalError>) {
+        if result.is_err()
+            && let Some(chain) = &self.chain
+        {
+            chain.break_chain();
+        }
+        match (self.done, self.job) {
+            // A caller that went away no longer needs the answer.
+            (Done::Create(done), _) => drop(done.send(result)),
+            (Done::Commit(done), Job::Commit(commit)) => done(result, commit),
+            (Done::Commit(done), Job::Create { .. }) => done(result, Commit::default()),
+        }
+    }
+
+    fn chain_is_broken(&self) -> bool {
+        self.chain.as_ref().is_some_and(CommitChain::is_broken)
+    }
+}
+
+/// The queues of a store's writers. Cloning shares them.
+#[derive(Clone)]
+pub(crate) struct WriteQueue {
+    writers: Arc<[mpsc::UnboundedSender<Queued>]>,
+    /// Spreads writes without a chain over the writers.
+    next: Arc<AtomicUsize>,
+}
+
+impl WriteQueue {
+    /// Starts `writers` writer tasks over the backend. They end when every clone of
+    /// the queue is dropped.
+    pub(crate) fn start(backend: impl Backend, writers: usize) -> WriteQueue {
+        let backend = Arc::new(backend);
+        let writers = (0..writers.max(1))
+            .map(|_| {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                tokio::spawn(run_writer(backend.clone(), receiver));
+                sender
+            })
+            .collect();
+        WriteQueue {
+            writers,
+            next: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Queues a new run (on the writer of its own chain, so that it lands before
+    /// the run's commits) and waits for its outcome.
+    pub(crate) async fn create_run(
+        &self,
+        run: &NewRun,
+        events: &[Event],
+    ) -> Result<(), JournalError> {
+        let (done, outcome) = oneshot::channel();
+        let key = CommitChain::for_run(run.id).key();
+        self.enqueue(
+            Some(key),
+            Queued {
+                job: Job::Create {
+                    run: run.clone(),
+                    events: events.to_vec(),
+                },
+                chain: None,
+                done: Done::Create(done),
+            },
+        );
+        outcome.await.unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// Queues a commit and waits until the transaction that holds it is committed.
+    pub(crate) async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let (done, outcome) = oneshot::channel();
+        self.enqueue(
+            None,
+            Queued {
+                job: Job::Commit(commit.clone()),
+                chain: None,
+                done: Done::Commit(Box::new(move |result, _| drop(done.send(result)))),
+            },
+        );
+        outcome.await.unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// Queues a chain's commit (see [`baton_core::journal::Journal::submit`]).
+    pub(crate) fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
+        if chain.is_broken() {
+            return done(Err(chain_broken()), commit);
+        }
+        if commit.is_empty() {
+            return done(Ok(()), commit);
+        }
+        self.enqueue(
+            Some(chain.key()),
+            Queued {
+                job: Job::Commit(commit),
+                chain: Some(chain.clone()),
+                done: Done::Commit(done),
+            },
+        );
+    }
+
+    fn enqueue(&self, key: Option<u64>, queued: Queued) {
+        let index = match key {
+            Some(key) => (key % self.writers.len() as u64) as usize,
+            None => self.next.fetch_add(1, Ordering::Relaxed) % self.writers.len(),
+        };
+        if let Err(mpsc::error::SendError(queued)) = self.writers[index].send(queued) {
+            queued.answer(Err(writer_gone()));
+        }
+    }
+}
+
+/// One writer: takes the first write waiting, and every write queued behind it (up
+/// to a batch), and writes them together.
+async fn run_writer(backend: Arc<impl Backend>, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+    let mut batch = Vec::with_capacity(WRITES_PER_BATCH);
+    while let Some(first) = receiver.recv().await {
+        batch.push(first);
+        while batch.len() < WRITES_PER_BATCH {
+            match receiver.try_recv() {
+                Ok(queued) => batch.push(queued),
+                Err(_) => break,
+            }
+        }
+        write_batch(&*backend, &mut batch).await;
+    }
+}
+
+/// Writes a batch in one transaction and answers each caller, in queue order; when
+/// that fails, writes each job in its own transaction, so only a bad one fails.
+async fn write_batch(backend: &impl Backend, batch: &mut Vec<Queued>) {
+    if batch.len() > 1 && !batch.iter().any(Queued::chain_is_broken) {
+        let jobs: Vec<&Job> = batch.iter().map(|queued| &queued.job).collect();
+        match backend.write(&jobs).await {
+            Ok(outcomes) => {
+                for (queued, outcome) in batch.drain(..).zip(outcomes) {
+                    queued.answer(outcome);
+                }
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(writes = batch.len(), error = %err, "a batch of writes failed; writing them one at a time");
+            }
+        }
+    }
+    for queued in batch.drain(..) {
+        if queued.chain_is_broken() {
+            queued.answer(Err(chain_broken()));
+            continue;
+        }
+        let outcome = write_one(backend, &queued.job).await;
+        queued.answer(outcome);
+    }
+}
+
+/// Writes one job in its own transaction, trying again while the database is
+/// unavailable.
+async fn write_one(backend: &impl Backend, job: &Job) -> Result<(), JournalError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match backend.write(&[job]).await {
+            Ok(mut outcomes) => return outcomes.pop().unwrap_or(Ok(())),
+            Err(err @ JournalError::Unavailable(_)) if tries < WRITE_ATTEMPTS => {
+                tracing::warn!(error = %err, "a journal write failed; trying again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+fn writer_gone() -> JournalError {
+    db_error(sqlx::Error::PoolClosed)
+}
