@@ -12,6 +12,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: measured in BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Baton: an LLM orchestration server. It plans a task into steps, runs them on the
 /// best available models in parallel, checks every result, assembles one answer,
 /// and journals everything to a database.

@@ -49,8 +49,11 @@ impl EventHub {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for event in events {
-            if let Some(sender) = channels.get(&event.run_id) {
-                // An error only means nobody is listening right now.
+            // Nobody listening (the common case) costs no copy.
+            if let Some(sender) = channels.get(&event.run_id)
+                && sender.receiver_count() > 0
+            {
+                // An error only means the last listener just left.
                 let _ = sender.send(Arc::new(event.clone()));
             }
         }
