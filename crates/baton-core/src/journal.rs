@@ -2,11 +2,14 @@
 //! back. `baton-journal` implements it over SQLite and PostgreSQL; engine tests use
 //! an in-memory implementation.
 //!
-//! Every write goes through [`Journal::commit`], one transaction per [`Commit`], so
-//! the attempt protocol of DESIGN §4 is: commit the attempt row (`in_flight`) before a
-//! call, then commit its outcome, the task's new state and the events together after
-//! it. Writes are idempotent: attempts are keyed by id, tasks by `(run_id, task_id)`,
-//! events by `(run_id, seq)`, so retrying a commit is harmless.
+//! Every write is a [`Commit`] that lands whole or not at all: the engine submits a
+//! run's commits with [`Journal::submit`] (in order, as one [`CommitChain`], without
+//! waiting for each other; the journal may write many in one transaction), and other
+//! writers use [`Journal::commit`]. So the attempt protocol of DESIGN §4 is: commit the
+//! attempt row (`in_flight`) before a call, then commit its outcome, the task's new
+//! state and the events together after it. Writes are idempotent: attempts are keyed
+//! by id, tasks by `(run_id, task_id)`, events by `(run_id, seq)`, so retrying a
+//! commit is harmless.
 //!
 //! The router's learned state (telemetry and breakers) rides along in the same
 //! commits as [`TelemetryRecord`]s, keyed by `(provider, model)`, and is read back

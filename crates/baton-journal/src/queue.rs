@@ -43,6 +43,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// was written; otherwise each job's own outcome (only a create can fail alone,
     /// with [`JournalError::IdempotencyKeyTaken`], writing nothing of its own).
     async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError>;
+
+    /// Whether the store was closed (a failed write is then not tried again).
+    fn is_closed(&self) -> bool;
 }
 
 /// A write waiting for its writer, with where its outcome goes.
@@ -224,7 +227,9 @@ async fn write_one(backend: &impl Backend, job: &Job) -> Result<(), JournalError
         tries += 1;
         match backend.write(&[job]).await {
             Ok(mut outcomes) => return outcomes.pop().unwrap_or(Ok(())),
-            Err(err @ JournalError::Unavailable(_)) if tries < WRITE_ATTEMPTS => {
+            Err(err @ JournalError::Unavailable(_))
+                if tries < WRITE_ATTEMPTS && !backend.is_closed() =>
+            {
                 tracing::warn!(error = %err, "a journal write failed; trying again");
                 tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
             }

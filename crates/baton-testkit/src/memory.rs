@@ -45,9 +45,96 @@ struct Tables {
 pub struct MemoryJournal {
     tables: Mutex<Tables>,
     mode: Mutex<Mode>,
+    held: Mutex<Held>,
+    /// Woken whenever a submitted commit is held.
+    held_changed: tokio::sync::Notify,
+}
+
+/// Submitted commits held back, unwritten and unanswered (see
+/// [`MemoryJournal::hold_commits`]).
+#[derive(Default)]
+struct Held {
+    on: bool,
+    commits: Vec<(CommitChain, Commit, OnCommitted)>,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("on", &self.on)
+            .field("commits", &self.commits.len())
+            .finish()
+    }
 }
 
 impl MemoryJournal {
+    /// From now on, holds every submitted commit back, unwritten and unanswered,
+    /// until [`MemoryJournal::release_held`]: so a test sees which commits a run has
+    /// in flight at once.
+    pub fn hold_commits(&self) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .on = true;
+    }
+
+    /// Waits until at least `count` submitted commits are held, and returns what
+    /// they hold, in submission order.
+    pub async fn until_held(&self, count: usize) -> Vec<Commit> {
+        loop {
+            let notified = self.held_changed.notified();
+            {
+                let held = self
+                    .held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if held.commits.len() >= count {
+                    return held
+                        .commits
+                        .iter()
+                        .map(|(_, commit, _)| commit.clone())
+                        .collect();
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Stops holding commits, and writes and answers the held ones in submission
+    /// order.
+    pub fn release_held(&self) {
+        let commits = {
+            let mut held = self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            held.on = false;
+            std::mem::take(&mut held.commits)
+        };
+        for (chain, commit, done) in commits {
+            self.write_submitted(&chain, commit, done);
+        }
+    }
+
+    fn write_submitted(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
+        if chain.is_broken() {
+            return done(Err(chain_broken()), commit);
+        }
+        let result = self.check().map(|()| {
+            Self::apply(
+                &mut self
+                    .tables
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                &commit,
+            );
+        });
+        if result.is_err() {
+            chain.break_chain();
+        }
+        done(result, commit);
+    }
+
     /// Switches how the journal behaves from now on.
     pub fn set_mode(&self, mode: Mode) {
         *self
@@ -260,22 +347,19 @@ impl Journal for MemoryJournal {
     }
 
     fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
-        if chain.is_broken() {
-            return done(Err(chain_broken()), commit);
+        {
+            let mut held = self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if held.on {
+                held.commits.push((chain.clone(), commit, done));
+                drop(held);
+                self.held_changed.notify_waiters();
+                return;
+            }
         }
-        let result = self.check().map(|()| {
-            Self::apply(
-                &mut self
-                    .tables
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-                &commit,
-            );
-        });
-        if result.is_err() {
-            chain.break_chain();
-        }
-        done(result, commit);
+        self.write_submitted(chain, commit, done);
     }
 
     async fn get_run(

@@ -180,3 +180,39 @@ async fn a_failed_critical_task_skips_its_dependents_and_a_non_critical_one_make
         "the one succeeded output is the answer"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn parallel_tasks_do_not_wait_for_each_others_commits() {
+    let test = TestEngine::new(Scripted::with([]));
+    test.journal.hold_commits();
+    let tasks = json!([
+        {"id": "a", "instructions": "a"},
+        {"id": "b", "instructions": "b"},
+        {"id": "c", "instructions": "c"}
+    ]);
+
+    let id = test
+        .submit(json!({"workflow": {"tasks": tasks}, "options": {"max_concurrency": 3, "assemble": "concat", "verify": false}}))
+        .await;
+    // The run's own writes (running, plan) go through one at a time until the first
+    // task's start commit is held.
+    while test.journal.until_held(1).await[0].attempts.is_empty() {
+        test.journal.release_held();
+        test.journal.hold_commits();
+    }
+    let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(3))
+        .await
+        .expect("the other tasks submit their start commits while the first is not yet durable");
+
+    let mut starting: Vec<String> = held
+        .iter()
+        .flat_map(|commit| &commit.attempts)
+        .filter_map(|attempt| attempt.task_id.as_ref().map(ToString::to_string))
+        .collect();
+    starting.sort();
+    assert_eq!(starting, ["a", "b", "c"]);
+    assert_eq!(test.calls(), 0, "no call before its attempt row is durable");
+    test.journal.release_held();
+    test.engine.wait(id).await;
+    assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
+}

@@ -516,6 +516,10 @@ impl Backend for Writer {
         tx.commit().await.map_err(db_error)?;
         Ok(outcomes)
     }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
 }
 
 /// Stores a new run with its first events, unless its tenant's idempotency key is

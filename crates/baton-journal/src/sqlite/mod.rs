@@ -551,6 +551,10 @@ impl Backend for Writer {
         tx.commit().await.map_err(db_error)?;
         Ok(outcomes)
     }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
 }
 
 /// The rows of merged commits (see `Merged`), encoded for SQLite.
