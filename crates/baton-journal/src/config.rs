@@ -19,8 +19,10 @@ pub struct JournalConfig {
     /// `postgres://user:password@host:5432/baton`. It may hold a password, so it is
     /// never logged as is: see [`JournalConfig`]'s `Debug` and `Store::display_url`.
     pub url: String,
-    /// The most connections open at once. On PostgreSQL this is the pool size; on
-    /// SQLite it is the number of readers, beside the one connection that writes.
+    /// The most connections open at once. On PostgreSQL this is the pool size, of
+    /// which `max_connections − 1` are the writers' (one each) and the rest are left
+    /// for reads; on SQLite it is the number of readers, beside the one connection
+    /// that writes.
     pub max_connections: u32,
     /// How long to wait for a connection (including the first connect) before a
     /// call fails as unavailable, in milliseconds.
