@@ -36,6 +36,16 @@ pub(crate) enum Job {
     Commit(Commit),
 }
 
+/// The commits among a batch's jobs, in order.
+pub(crate) fn commits_of<'a>(jobs: &[&'a Job]) -> Vec<&'a Commit> {
+    jobs.iter()
+        .filter_map(|job| match job {
+            Job::Commit(commit) => Some(commit),
+            Job::Create { .. } => None,
+        })
+        .collect()
+}
+
 /// What a backend does for the queue.
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + 'static {

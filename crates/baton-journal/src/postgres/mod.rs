@@ -27,7 +27,7 @@ use crate::codec::{
 };
 use crate::config::{JournalConfig, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
-use crate::queue::{Backend, Job, WriteQueue};
+use crate::queue::{Backend, Job, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{POSTGRES_MIGRATOR, migrations};
 
@@ -488,13 +488,7 @@ struct Writer(PgPool);
 #[async_trait]
 impl Backend for Writer {
     async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError> {
-        let commits: Vec<&Commit> = jobs
-            .iter()
-            .filter_map(|job| match job {
-                Job::Commit(commit) => Some(commit),
-                Job::Create { .. } => None,
-            })
-            .collect();
+        let commits = commits_of(jobs);
         let columns = CommitColumns::new(&commits)?;
         let mut conn = self.0.acquire().await.map_err(db_error)?;
         if commits.len() == jobs.len() {

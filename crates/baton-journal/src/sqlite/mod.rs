@@ -31,7 +31,7 @@ use crate::codec::{
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
-use crate::queue::{Backend, Job, WriteQueue};
+use crate::queue::{Backend, Job, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{SQLITE_MIGRATOR, migrations};
 
@@ -529,13 +529,7 @@ impl Backend for Writer {
     async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError> {
         // Encode the commits first, so that nothing can fail half-way for want of a
         // value and the write lock is held only for the writes.
-        let commits: Vec<&Commit> = jobs
-            .iter()
-            .filter_map(|job| match job {
-                Job::Commit(commit) => Some(commit),
-                Job::Create { .. } => None,
-            })
-            .collect();
+        let commits = commits_of(jobs);
         let rows = Rows::new(&Merged::new(&commits))?;
         let mut tx = self.0.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
         // A run's commits are only submitted once it is created, so its creation
