@@ -272,6 +272,46 @@ impl EventPayload {
     pub fn is_last(&self) -> bool {
         matches!(self, EventPayload::Stats { .. })
     }
+
+    /// The first of its numbers that JSON cannot hold (NaN or infinite: `serde_json`
+    /// would write `null`, which then does not read back), by field name; `None`
+    /// when every number is finite. The journal refuses such an event.
+    pub fn non_finite_field(&self) -> Option<&'static str> {
+        let numbers: Vec<(&'static str, f64)> = match self {
+            EventPayload::Confidence {
+                overall,
+                clarity,
+                completeness,
+                feasibility,
+                specificity,
+            } => vec![
+                ("overall", *overall),
+                ("clarity", *clarity),
+                ("completeness", *completeness),
+                ("feasibility", *feasibility),
+                ("specificity", *specificity),
+            ],
+            EventPayload::Decision {
+                score, candidates, ..
+            } => std::iter::once(("score", *score))
+                .chain(
+                    candidates
+                        .iter()
+                        .filter_map(|candidate| candidate.score)
+                        .map(|score| ("candidates.score", score)),
+                )
+                .collect(),
+            EventPayload::TaskArtifact { cost_usd, .. } | EventPayload::Stats { cost_usd, .. } => {
+                vec![("cost_usd", *cost_usd)]
+            }
+            EventPayload::TaskVerified { score, .. } => vec![("score", *score)],
+            _ => Vec::new(),
+        };
+        numbers
+            .into_iter()
+            .find(|(_, number)| !number.is_finite())
+            .map(|(field, _)| field)
+    }
 }
 
 #[cfg(test)]

@@ -58,12 +58,29 @@ pub(crate) struct CallResult {
 /// Why a call was not made.
 #[derive(Debug)]
 pub(crate) enum CallRefused {
-    /// Its worst-case cost would break the run's budget.
-    Budget { worst_case_usd: f64 },
+    /// Its worst-case cost would break the run's budget. `unwritten` are the events
+    /// of the plan's `start`, which were not committed.
+    Budget {
+        worst_case_usd: f64,
+        unwritten: Vec<EventPayload>,
+    },
     /// The journal failed; nothing more can be done safely.
     Journal(JournalError),
-    /// The run was cancelled before the call began.
-    Cancelled,
+    /// The run was cancelled before the call began (`unwritten` as for `Budget`).
+    Cancelled { unwritten: Vec<EventPayload> },
+}
+
+impl CallRefused {
+    /// The events of the plan's `start` that were not committed because the call
+    /// was refused before its attempt row was written.
+    pub(crate) fn take_unwritten(&mut self) -> Vec<EventPayload> {
+        match self {
+            CallRefused::Budget { unwritten, .. } | CallRefused::Cancelled { unwritten } => {
+                std::mem::take(unwritten)
+            }
+            CallRefused::Journal(_) => Vec::new(),
+        }
+    }
 }
 
 impl From<JournalError> for CallRefused {
@@ -95,10 +112,15 @@ pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallRe
     request.max_output_tokens = max_output as u32;
     let worst_case_usd = model.price.worst_case_cost(input_tokens, max_output);
     if ctx.cancel.is_cancelled() {
-        return Err(CallRefused::Cancelled);
+        return Err(CallRefused::Cancelled {
+            unwritten: start.events,
+        });
     }
     if !ctx.reserve(worst_case_usd) {
-        return Err(CallRefused::Budget { worst_case_usd });
+        return Err(CallRefused::Budget {
+            worst_case_usd,
+            unwritten: start.events,
+        });
     }
 
     let mut attempt = AttemptRecord {

@@ -290,7 +290,7 @@ async fn plan(ctx: &RunCtx) -> Result<Planned, JournalError> {
         let mut call = match make_call(ctx, plan).await {
             Ok(call) => call,
             Err(CallRefused::Journal(err)) => return Err(err),
-            Err(CallRefused::Budget { .. } | CallRefused::Cancelled) => break,
+            Err(CallRefused::Budget { .. } | CallRefused::Cancelled { .. }) => break,
         };
         // An answer is judged before its attempt is committed, so a rejected plan's
         // problems are journaled with the call that produced it, not only logged.
@@ -585,7 +585,7 @@ async fn synthesize(
             Ok(call) => call,
             Err(CallRefused::Journal(err)) => return Err(err),
             Err(CallRefused::Budget { .. }) => return Ok(Err("over budget".to_owned())),
-            Err(CallRefused::Cancelled) => return Ok(Err("cancelled".to_owned())),
+            Err(CallRefused::Cancelled { .. }) => return Ok(Err("cancelled".to_owned())),
         };
         let (usage, cost_usd) = (call.usage, call.cost_usd);
         let write = Write {

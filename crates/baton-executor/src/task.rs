@@ -305,15 +305,18 @@ impl TaskRunner<'_> {
                 timeout,
                 start: Write {
                     tasks: vec![started.clone()],
-                    events: carried.iter().cloned().chain([start_event]).collect(),
+                    events: carried.into_iter().chain([start_event]).collect(),
                     ..Write::default()
                 },
             };
             let call = match make_call(self.ctx, plan).await {
                 Ok(call) => call,
-                Err(refused) => {
-                    // Nothing was committed: what was carried goes in with the end.
-                    self.carried = carried;
+                Err(mut refused) => {
+                    // Nothing was committed: what was carried goes in with the end,
+                    // without the start of the attempt that never began.
+                    self.carried = refused.take_unwritten();
+                    self.carried
+                        .retain(|event| !matches!(event, EventPayload::TaskStart { .. }));
                     return ModelEnd::End(self.refused(refused).await);
                 }
             };
@@ -400,7 +403,9 @@ impl TaskRunner<'_> {
                 if let Err(err) = self.ctx.write(std::mem::take(&mut write)).await {
                     return ModelEnd::End(TaskEnd::Journal(err));
                 }
-                let judgement = match self.judge(&output).await {
+                // Boxed: the judge's state would otherwise be part of every task's
+                // future for its whole life, judged or not (see BENCHMARKS.md, W4).
+                let judgement = match Box::pin(self.judge(&output)).await {
                     Ok(judgement) => judgement,
                     Err(end) => return ModelEnd::End(end),
                 };
@@ -493,7 +498,7 @@ impl TaskRunner<'_> {
         let call = match make_call(self.ctx, plan).await {
             Ok(call) => call,
             Err(CallRefused::Budget { .. }) => return Ok(None),
-            Err(CallRefused::Cancelled) => return Err(self.cancelled(Vec::new()).await),
+            Err(CallRefused::Cancelled { .. }) => return Err(self.cancelled(Vec::new()).await),
             Err(CallRefused::Journal(err)) => return Err(TaskEnd::Journal(err)),
         };
         self.task.usage.record_call(&call.usage, call.cost_usd);
@@ -520,7 +525,7 @@ impl TaskRunner<'_> {
     /// Ends the task when its call was not made.
     async fn refused(&mut self, refused: CallRefused) -> TaskEnd {
         match refused {
-            CallRefused::Budget { worst_case_usd } => {
+            CallRefused::Budget { worst_case_usd, .. } => {
                 let message = format!(
                     "the next call could cost up to ${worst_case_usd:.4}, more than is left of the run's budget"
                 );
@@ -529,7 +534,7 @@ impl TaskRunner<'_> {
                     other => other,
                 }
             }
-            CallRefused::Cancelled => self.cancelled(Vec::new()).await,
+            CallRefused::Cancelled { .. } => self.cancelled(Vec::new()).await,
             CallRefused::Journal(err) => TaskEnd::Journal(err),
         }
     }

@@ -32,3 +32,31 @@ fn model_output_stays_inside_a_json_string() {
     let json = serde_json::to_string(&payload).unwrap();
     assert!(!json.contains('\n'));
 }
+
+#[test]
+fn non_finite_numbers_are_found_by_field_and_finite_ones_pass() {
+    let candidate = |score: Option<f64>| Candidate {
+        provider: "sim".to_owned(),
+        model: "sim-large".to_owned(),
+        score,
+        parts: serde_json::Map::new(),
+        skipped: score.is_none().then(|| "circuit open".to_owned()),
+    };
+    let decision = |score: f64, candidates: Vec<Candidate>| EventPayload::Decision {
+        task_id: TaskId::parse("t1").expect("a valid id"),
+        provider: "sim".to_owned(),
+        model: "sim-large".to_owned(),
+        score,
+        candidates,
+    };
+
+    assert_eq!(
+        decision(0.5, vec![candidate(Some(0.5)), candidate(None)]).non_finite_field(),
+        None
+    );
+    assert_eq!(decision(f64::NAN, vec![]).non_finite_field(), Some("score"));
+    assert_eq!(
+        decision(0.5, vec![candidate(Some(f64::INFINITY))]).non_finite_field(),
+        Some("candidates.score")
+    );
+}

@@ -4,8 +4,8 @@ use baton_core::status::RunStatus;
 use time::macros::datetime;
 
 use super::{
-    db_time, first_per_key, from_db_u32, from_db_u64, last_per_key, parse_sqlite_time, sqlite_time,
-    tenant_from_db, tenant_to_db, to_db_int,
+    db_time, event_json, first_per_key, from_db_u32, from_db_u64, last_per_key, parse_sqlite_time,
+    sqlite_time, tenant_from_db, tenant_to_db, to_db_int,
 };
 
 #[test]
@@ -82,4 +82,34 @@ fn a_commit_that_names_a_row_twice_keeps_the_last_state_and_the_first_event() {
         .copied()
         .collect();
     assert_eq!(first, [("a", 1), ("b", 1)]);
+}
+
+#[test]
+fn an_event_with_a_number_json_cannot_hold_is_refused_and_others_read_back_the_same() {
+    use baton_core::event::{Check, Event, EventPayload};
+    use baton_core::ids::{RunId, TaskId};
+
+    let verified = |score: f64| Event {
+        run_id: RunId::new(),
+        seq: 7,
+        ts: datetime!(2026-11-21 10:00:00.123456789 UTC),
+        payload: EventPayload::TaskVerified {
+            task_id: TaskId::parse("t1").expect("a valid id"),
+            passed: true,
+            score,
+            checks: vec![Check {
+                name: "judge".to_owned(),
+                passed: true,
+                detail: None,
+            }],
+        },
+    };
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let refused = event_json(&verified(bad)).expect_err("a non-finite score is refused");
+        assert!(refused.to_string().contains("`score`"), "{refused}");
+    }
+    let event = verified(0.875);
+    let text = event_json(&event).expect("a finite score is stored");
+    let back: Event = serde_json::from_str(&text).expect("the stored text reads back");
+    assert_eq!(back, event);
 }
