@@ -35,6 +35,15 @@ use crate::{POSTGRES_MIGRATOR, migrations};
 /// or a proxy closed meanwhile is replaced instead of failing a write.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
 
+/// Session settings of every connection: no hash or merge joins. Every statement
+/// Baton runs finds rows by key, and a batch's run updates join the runs table to
+/// the batch's few rows; a generic plan that PostgreSQL cached while the table was
+/// small (as on every new database) hashes the whole table instead, for every batch,
+/// however large it grew (a quarter of PostgreSQL's CPU in `POST /run` under load,
+/// see BENCHMARKS.md). With them off the join is an index lookup per row at any size.
+const KEYED_ACCESS_ONLY: [(&str, &str); 2] =
+    [("enable_hashjoin", "off"), ("enable_mergejoin", "off")];
+
 /// The journal on PostgreSQL. Cloning is cheap and shares the pool.
 #[derive(Clone)]
 pub struct PgStore {
@@ -61,7 +70,9 @@ impl PgStore {
     /// if the server cannot be reached within `config.acquire_timeout_ms`.
     #[tracing::instrument(skip_all, fields(db.url = %redact_url(&config.url)))]
     pub async fn connect(config: &JournalConfig) -> Result<PgStore, JournalError> {
-        let options = PgConnectOptions::from_str(&config.url).map_err(db_error)?;
+        let options = PgConnectOptions::from_str(&config.url)
+            .map_err(db_error)?
+            .options(KEYED_ACCESS_ONLY);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout())
