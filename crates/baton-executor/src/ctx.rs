@@ -47,6 +47,8 @@ struct Writer {
     state: RunState,
     /// The plan as committed.
     plan: Option<serde_json::Value>,
+    /// The outcome of the last write submitted without waiting, for `flush`.
+    pending: Option<oneshot::Receiver<Result<(), JournalError>>>,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +69,13 @@ pub(crate) struct Write {
     /// Applied to the run state before it is written (the run row is written whenever
     /// this is set).
     pub(crate) update_run: Option<RunUpdate>,
+}
+
+/// The error of a commit whose outcome never came back (the journal went away).
+fn dropped() -> JournalError {
+    JournalError::Unavailable(Box::new(std::io::Error::other(
+        "the journal dropped a commit without answering",
+    )))
 }
 
 /// A change to the run's state.
@@ -120,6 +129,7 @@ impl RunCtx {
                 next_seq,
                 state,
                 plan,
+                pending: None,
             }),
             budget: Mutex::new(Budget {
                 spent,
@@ -141,7 +151,47 @@ impl RunCtx {
     /// tried it again first), the run's later writes fail too: its stored events
     /// never have a gap.
     pub(crate) async fn write(&self, write: Write) -> Result<(), JournalError> {
+        match self.submit(write, false) {
+            Some(outcome) => outcome.await.unwrap_or_else(|_| Err(dropped())),
+            None => Ok(()),
+        }
+    }
+
+    /// Submits a write like [`RunCtx::write`] without waiting for it. Its outcome
+    /// shows in the next write that is waited for: the run's commits land in order,
+    /// and once one fails the later ones fail too. So a later commit that is durable
+    /// implies this one is: a call's attempt row, waited for before the call, also
+    /// makes every earlier write of the run durable. Before the run's task ends,
+    /// [`RunCtx::flush`] waits for what is left.
+    pub(crate) fn write_later(&self, write: Write) {
+        self.submit(write, true);
+    }
+
+    /// Waits until the last write submitted with [`RunCtx::write_later`] (and so
+    /// every earlier one) is durable.
+    pub(crate) async fn flush(&self) -> Result<(), JournalError> {
+        let pending = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pending
+            .take();
+        match pending {
+            Some(outcome) => outcome.await.unwrap_or_else(|_| Err(dropped())),
+            None => Ok(()),
+        }
+    }
+
+    /// Numbers and submits a write, and returns where its outcome arrives; a write
+    /// submitted `later` becomes the run's pending one instead (its failure is
+    /// logged here, and shows again in every later write).
+    fn submit(
+        &self,
+        write: Write,
+        later: bool,
+    ) -> Option<oneshot::Receiver<Result<(), JournalError>>> {
         let (done, outcome) = oneshot::channel();
+        let run_id = self.run_id;
         {
             let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             let mut state = writer.state.clone();
@@ -182,19 +232,23 @@ impl RunCtx {
                 &writer.chain,
                 commit,
                 Box::new(move |result, commit| {
-                    if result.is_ok() {
-                        engine.hub.publish(&commit.events);
+                    match &result {
+                        Ok(()) => engine.hub.publish(&commit.events),
+                        Err(err) if later => {
+                            tracing::warn!(run.id = %run_id, error = %err, "a journal commit failed");
+                        }
+                        Err(_) => {}
                     }
                     // The writer may have gone away (see above).
                     let _ = done.send(result);
                 }),
             );
+            if later {
+                writer.pending = Some(outcome);
+                return None;
+            }
         }
-        outcome.await.unwrap_or_else(|_| {
-            Err(JournalError::Unavailable(Box::new(std::io::Error::other(
-                "the journal dropped a commit without answering",
-            ))))
-        })
+        Some(outcome)
     }
 
     /// The router's state (telemetry and breakers) of the models whose calls these

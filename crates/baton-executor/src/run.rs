@@ -79,11 +79,11 @@ pub(crate) async fn execute(
     stop: Arc<std::sync::Mutex<Option<StopReason>>>,
 ) -> Result<Option<RunStatus>, JournalError> {
     let began = Instant::now();
-    ctx.write(Write::default().with_run(|state| {
+    // Not waited for: the plan's commit (or the planner's attempt row) follows.
+    ctx.write_later(Write::default().with_run(|state| {
         state.status = RunStatus::Running;
         state.started_at.get_or_insert_with(OffsetDateTime::now_utc);
-    }))
-    .await?;
+    }));
 
     let (graph, mut tasks) = match start.graph {
         Some(graph) if !start.tasks.is_empty() => (graph, start.tasks),
@@ -109,6 +109,8 @@ pub(crate) async fn execute(
     let failure = schedule(&ctx, &graph, &mut tasks).await?;
     let stop_reason = *stop.lock().unwrap_or_else(|p| p.into_inner());
     if stop_reason == Some(StopReason::Shutdown) {
+        // What is still being written lands before the store closes.
+        ctx.flush().await?;
         return Ok(None);
     }
 
@@ -241,6 +243,7 @@ async fn stopped_while_planning(
         .unwrap_or_else(|p| p.into_inner())
         .unwrap_or(StopReason::Cancelled);
     let Some((status, error)) = reason.ending(&ctx.options) else {
+        ctx.flush().await?;
         return Ok(None);
     };
     finish(ctx, &[], status, None, Some(error), began.elapsed()).await?;
@@ -531,10 +534,10 @@ async fn assemble(
         (_, AssembleMode::Concat) => "concat",
         (_, AssembleMode::Synthesize) => "synthesize",
     };
-    ctx.write(Write::events(vec![EventPayload::AssembleStart {
+    // Not waited for: the synthesis call's attempt row or the run's end follows.
+    ctx.write_later(Write::events(vec![EventPayload::AssembleStart {
         strategy: strategy.to_owned(),
-    }]))
-    .await?;
+    }]));
     match strategy {
         "single" => Ok(Ok(outputs[0].1.to_owned())),
         "concat" => Ok(Ok(concat(&outputs))),

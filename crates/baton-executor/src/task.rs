@@ -175,27 +175,22 @@ impl TaskRunner<'_> {
                 Err(err) => Some(TaskEnd::Journal(err)),
             };
         }
-        Some(self.succeed(output, verified, Write::default()).await)
+        Some(self.succeed(output, verified, Write::default()))
     }
 
-    /// Commits the task's verified output and its `task_verified` event, with
-    /// whatever else `write` holds.
-    async fn succeed(
-        &mut self,
-        output: String,
-        verified: EventPayload,
-        mut write: Write,
-    ) -> TaskEnd {
+    /// Submits the task's verified output and its `task_verified` event, with
+    /// whatever else `write` holds, as one commit (see `RunCtx::write_later`).
+    fn succeed(&mut self, output: String, verified: EventPayload, mut write: Write) -> TaskEnd {
         self.task.status = TaskStatus::Succeeded;
         self.task.output = Some(output);
         self.task.error = None;
         self.task.finished_at = Some(OffsetDateTime::now_utc());
         write.tasks.push(self.task.clone());
         write.events.push(verified);
-        match self.ctx.write(write).await {
-            Ok(_) => TaskEnd::Succeeded,
-            Err(err) => TaskEnd::Journal(err),
-        }
+        // Not waited for: what depends on this success (a dependent's call, the run's
+        // end) waits for a later commit of the run, which lands after this one.
+        self.ctx.write_later(write);
+        TaskEnd::Succeeded
     }
 
     /// No model can take the task: because of the budget (the run ends
@@ -420,7 +415,7 @@ impl TaskRunner<'_> {
                 checks: verdict.checks.clone(),
             };
             if verdict.passed {
-                return ModelEnd::End(self.succeed(output, verified, write).await);
+                return ModelEnd::End(self.succeed(output, verified, write));
             }
             let failed: Vec<Check> = verdict.checks.into_iter().filter(|c| !c.passed).collect();
             let reason = describe_failed_checks(&failed);

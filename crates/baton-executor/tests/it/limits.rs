@@ -216,3 +216,57 @@ async fn parallel_tasks_do_not_wait_for_each_others_commits() {
     test.engine.wait(id).await;
     assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dependent_task_does_not_wait_for_its_parents_end_commit_but_its_call_does() {
+    let test = TestEngine::new(Scripted::with([]));
+    test.journal.hold_commits();
+    let tasks = json!([
+        {"id": "a", "instructions": "a"},
+        {"id": "b", "instructions": "b", "depends_on": ["a"]}
+    ]);
+    let starts_task = |commit: &baton_core::journal::Commit, task: &str| {
+        commit.attempts.iter().any(|attempt| {
+            attempt
+                .task_id
+                .as_ref()
+                .is_some_and(|id| id.as_str() == task)
+        })
+    };
+
+    let id = test
+        .submit(json!({"workflow": {"tasks": tasks}, "options": {"assemble": "concat", "verify": false}}))
+        .await;
+    // The run's own writes go through until a's start commit is held; then a's
+    // call is made once that commit is durable.
+    while !test
+        .journal
+        .until_held(1)
+        .await
+        .iter()
+        .any(|commit| starts_task(commit, "a"))
+    {
+        test.journal.release_held();
+        test.journal.hold_commits();
+    }
+    test.journal.release_held();
+    test.journal.hold_commits();
+    test.until_called(1).await;
+    let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(2))
+        .await
+        .expect("b's start commit is submitted while a's end commit is not yet durable");
+
+    assert!(
+        held[0]
+            .tasks
+            .iter()
+            .any(|task| task.task_id.as_str() == "a" && task.status == TaskStatus::Succeeded),
+        "a's success comes first: {held:?}"
+    );
+    assert!(starts_task(&held[1], "b"), "then b's attempt row: {held:?}");
+    assert_eq!(test.calls(), 1, "b is not called before both are durable");
+    test.journal.release_held();
+    test.engine.wait(id).await;
+    assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
+    assert_eq!(test.calls(), 2);
+}
