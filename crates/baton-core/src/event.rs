@@ -34,6 +34,24 @@ impl Event {
     pub fn name(&self) -> &'static str {
         self.payload.name()
     }
+
+    /// A run's events numbered in order from `first_seq`, all at `ts`.
+    pub fn numbered(
+        run_id: RunId,
+        first_seq: u64,
+        ts: OffsetDateTime,
+        payloads: impl IntoIterator<Item = EventPayload>,
+    ) -> Vec<Event> {
+        (first_seq..)
+            .zip(payloads)
+            .map(|(seq, payload)| Event {
+                run_id,
+                seq,
+                ts,
+                payload,
+            })
+            .collect()
+    }
 }
 
 /// Whether planning is starting or done.

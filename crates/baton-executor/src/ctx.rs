@@ -194,39 +194,32 @@ impl RunCtx {
         let run_id = self.run_id;
         {
             let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let mut state = writer.state.clone();
-            let run_changed = write.update_run.is_some();
-            if let Some(update) = write.update_run {
-                update(&mut state);
-            }
-            let now = OffsetDateTime::now_utc();
-            let first_seq = writer.next_seq;
-            let events: Vec<Event> = write
-                .events
-                .into_iter()
-                .enumerate()
-                .map(|(offset, payload)| Event {
-                    run_id: self.run_id,
-                    seq: first_seq + offset as u64,
-                    ts: now,
-                    payload,
-                })
-                .collect();
-            let telemetry = self.router_state_of(&write.attempts);
+            let events = Event::numbered(
+                self.run_id,
+                writer.next_seq,
+                OffsetDateTime::now_utc(),
+                write.events,
+            );
             writer.next_seq += events.len() as u64;
+            // The state is changed at once, before the commit lands: the next write
+            // builds on it, and should this one fail, so do all later ones.
+            let run = write.update_run.map(|update| {
+                update(&mut writer.state);
+                let state = writer.state.clone();
+                // A plan set by this write goes in with it (the stored one is kept
+                // when the state's plan is `None`); from now on it is held apart.
+                if let Some(plan) = writer.state.plan.take() {
+                    writer.plan = Some(plan);
+                }
+                state
+            });
             let commit = Commit {
-                run: run_changed.then(|| state.clone()),
+                run,
                 tasks: write.tasks,
+                telemetry: self.router_state_of(&write.attempts),
                 attempts: write.attempts,
                 events,
-                telemetry,
             };
-            // A plan set by this write goes in with it (the stored one is kept when
-            // the state's plan is `None`); from now on it is held apart.
-            if let Some(plan) = state.plan.take() {
-                writer.plan = Some(plan);
-            }
-            writer.state = state;
             let engine = self.engine.clone();
             self.engine.journal.submit(
                 &writer.chain,

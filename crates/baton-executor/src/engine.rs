@@ -558,24 +558,19 @@ impl Engine {
         state.error = Some(error.clone());
         state.finished_at = Some(OffsetDateTime::now_utc());
         let elapsed = (OffsetDateTime::now_utc() - run.created_at).unsigned_abs();
-        let now = OffsetDateTime::now_utc();
-        let events = [
-            EventPayload::Final {
-                status,
-                output: None,
-                error: Some(error),
-            },
-            stats_event(&state, &tasks, elapsed),
-        ]
-        .into_iter()
-        .enumerate()
-        .map(|(i, payload)| Event {
-            run_id: run.id,
-            seq: next_seq + i as u64,
-            ts: now,
-            payload,
-        })
-        .collect();
+        let events = Event::numbered(
+            run.id,
+            next_seq,
+            OffsetDateTime::now_utc(),
+            [
+                EventPayload::Final {
+                    status,
+                    output: None,
+                    error: Some(error),
+                },
+                stats_event(&state, &tasks, elapsed),
+            ],
+        );
         self.inner
             .journal
             .commit(&Commit {

@@ -62,28 +62,22 @@ pub(crate) trait Backend: Send + Sync + 'static {
 struct Queued {
     job: Job,
     chain: Option<CommitChain>,
-    done: Done,
-}
-
-enum Done {
-    Create(oneshot::Sender<Result<(), JournalError>>),
-    Commit(OnCommitted),
+    done: OnCommitted,
 }
 
 impl Queued {
-    /// Answers the write's caller.
+    /// Answers the write's caller (a new run hands back no commit).
     fn answer(self, result: Result<(), JournalError>) {
         if result.is_err()
             && let Some(chain) = &self.chain
         {
             chain.break_chain();
         }
-        match (self.done, self.job) {
-            // A caller that went away no longer needs the answer.
-            (Done::Create(done), _) => drop(done.send(result)),
-            (Done::Commit(done), Job::Commit(commit)) => done(result, commit),
-            (Done::Commit(done), Job::Create { .. }) => done(result, Commit::default()),
-        }
+        let commit = match self.job {
+            Job::Commit(commit) => commit,
+            Job::Create { .. } => Commit::default(),
+        };
+        (self.done)(result, commit);
     }
 
     fn chain_is_broken(&self) -> bool {
@@ -134,7 +128,7 @@ impl WriteQueue {
                     events: events.to_vec(),
                 },
                 chain: None,
-                done: Done::Create(done),
+                done: answer_to(done),
             },
         );
         outcome.await.unwrap_or_else(|_| Err(writer_gone()))
@@ -151,7 +145,7 @@ impl WriteQueue {
             Queued {
                 job: Job::Commit(commit.clone()),
                 chain: None,
-                done: Done::Commit(Box::new(move |result, _| drop(done.send(result)))),
+                done: answer_to(done),
             },
         );
         outcome.await.unwrap_or_else(|_| Err(writer_gone()))
@@ -170,7 +164,7 @@ impl WriteQueue {
             Queued {
                 job: Job::Commit(commit),
                 chain: Some(chain.clone()),
-                done: Done::Commit(done),
+                done,
             },
         );
     }
@@ -246,6 +240,12 @@ async fn write_one(backend: &impl Backend, job: &Job) -> Result<(), JournalError
             Err(err) => return Err(err),
         }
     }
+}
+
+/// Sends a write's outcome to a caller who waits for it (one that went away no
+/// longer needs it).
+fn answer_to(caller: oneshot::Sender<Result<(), JournalError>>) -> OnCommitted {
+    Box::new(move |result, _| drop(caller.send(result)))
 }
 
 fn writer_gone() -> JournalError {
