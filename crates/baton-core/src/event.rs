@@ -292,43 +292,48 @@ impl EventPayload {
     }
 
     /// The first of its numbers that JSON cannot hold (NaN or infinite: `serde_json`
-    /// would write `null`, which then does not read back), by field name; `None`
-    /// when every number is finite. The journal refuses such an event.
+    /// would write `null`, which then does not read back, or for a candidate's
+    /// `score` reads back as absent), by field name; `None` when every number is
+    /// finite. The journal refuses such an event.
     pub fn non_finite_field(&self) -> Option<&'static str> {
-        let numbers: Vec<(&'static str, f64)> = match self {
+        fn first_non_finite(
+            numbers: impl IntoIterator<Item = (&'static str, f64)>,
+        ) -> Option<&'static str> {
+            numbers
+                .into_iter()
+                .find(|(_, number)| !number.is_finite())
+                .map(|(field, _)| field)
+        }
+        match self {
             EventPayload::Confidence {
                 overall,
                 clarity,
                 completeness,
                 feasibility,
                 specificity,
-            } => vec![
+            } => first_non_finite([
                 ("overall", *overall),
                 ("clarity", *clarity),
                 ("completeness", *completeness),
                 ("feasibility", *feasibility),
                 ("specificity", *specificity),
-            ],
+            ]),
             EventPayload::Decision {
                 score, candidates, ..
-            } => std::iter::once(("score", *score))
-                .chain(
+            } => first_non_finite(
+                std::iter::once(("score", *score)).chain(
                     candidates
                         .iter()
                         .filter_map(|candidate| candidate.score)
                         .map(|score| ("candidates.score", score)),
-                )
-                .collect(),
+                ),
+            ),
             EventPayload::TaskArtifact { cost_usd, .. } | EventPayload::Stats { cost_usd, .. } => {
-                vec![("cost_usd", *cost_usd)]
+                first_non_finite([("cost_usd", *cost_usd)])
             }
-            EventPayload::TaskVerified { score, .. } => vec![("score", *score)],
-            _ => Vec::new(),
-        };
-        numbers
-            .into_iter()
-            .find(|(_, number)| !number.is_finite())
-            .map(|(field, _)| field)
+            EventPayload::TaskVerified { score, .. } => first_non_finite([("score", *score)]),
+            _ => None,
+        }
     }
 }
 

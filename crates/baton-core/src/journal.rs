@@ -3,9 +3,10 @@
 //! an in-memory implementation.
 //!
 //! Every write is a [`Commit`] that lands whole or not at all: the engine submits a
-//! run's commits with [`Journal::submit`] (in order, as one [`CommitChain`], without
-//! waiting for each other; the journal may write many in one transaction), and other
-//! writers use [`Journal::commit`]. So the attempt protocol of DESIGN §4 is: commit the
+//! running run's commits with [`Journal::submit`] (in order, as one [`CommitChain`],
+//! without waiting for each other; the journal may write many in one transaction),
+//! and other writes (recovery at start, closing a run that is not running) use
+//! [`Journal::commit`]. So the attempt protocol of DESIGN §4 is: commit the
 //! attempt row (`in_flight`) before a call, then commit its outcome, the task's new
 //! state and the events together after it. Writes are idempotent: attempts are keyed
 //! by id, tasks by `(run_id, task_id)`, events by `(run_id, seq)`, so retrying a
@@ -297,55 +298,60 @@ pub enum JournalError {
 /// being written, so a run's stored events never have a gap.
 #[derive(Clone, Debug)]
 pub struct CommitChain {
-    inner: Arc<ChainState>,
-}
-
-#[derive(Debug)]
-struct ChainState {
     key: u64,
-    broken: AtomicBool,
+    broken: Arc<AtomicBool>,
 }
 
 impl CommitChain {
-    /// The chain of a run's commits.
+    /// A new, unbroken chain for a run's commits; clone it to share it (another
+    /// `for_run` for the same run does not share its broken state).
     pub fn for_run(run_id: RunId) -> Self {
-        let (_, low) = run_id.as_uuid().as_u64_pair();
         Self {
-            inner: Arc::new(ChainState {
-                key: low,
-                broken: AtomicBool::new(false),
-            }),
+            key: Self::key_of(run_id),
+            broken: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// A number that stays the same for the chain, for a journal that spreads chains
-    /// over several writers.
+    /// The chain's key: derived from the run id, so that a journal that spreads
+    /// chains over several writers sends every write of a run (its creation
+    /// included) to the same one.
     pub fn key(&self) -> u64 {
-        self.inner.key
+        self.key
+    }
+
+    /// The key of a run's chains (see [`CommitChain::key`]).
+    pub fn key_of(run_id: RunId) -> u64 {
+        run_id.as_uuid().as_u64_pair().1
     }
 
     /// Whether one of the chain's commits failed.
     pub fn is_broken(&self) -> bool {
-        self.inner.broken.load(Ordering::Acquire)
+        self.broken.load(Ordering::Acquire)
+    }
+
+    /// `Ok` while the chain is whole; once one of its commits failed, the error every
+    /// later one fails with, unwritten.
+    pub fn check(&self) -> Result<(), JournalError> {
+        if self.is_broken() {
+            return Err(JournalError::Unavailable(Box::new(std::io::Error::other(
+                "an earlier commit of this run failed, so its later ones are not written",
+            ))));
+        }
+        Ok(())
     }
 
     /// Marks the chain broken: its later commits fail unwritten.
     pub fn break_chain(&self) {
-        self.inner.broken.store(true, Ordering::Release);
+        self.broken.store(true, Ordering::Release);
     }
 }
 
 /// Called once with a submitted commit's outcome (and the commit itself, handed
-/// back), after the commit is durable or has failed. It runs on the journal's
-/// writer, so it must be quick and must not wait.
+/// back), after the commit is durable or has failed. It may run inside
+/// [`Journal::submit`] itself (a broken chain, an empty commit, a closed journal, or
+/// a journal that writes at once) or later on the journal's writer, so it must be
+/// quick, must not wait, and must not take a lock the submitter holds.
 pub type OnCommitted = Box<dyn FnOnce(Result<(), JournalError>, Commit) + Send>;
-
-/// The error of a commit refused because an earlier commit of its chain failed.
-pub fn chain_broken() -> JournalError {
-    JournalError::Unavailable(Box::new(std::io::Error::other(
-        "an earlier commit of this run failed, so its later ones are not written",
-    )))
-}
 
 /// The engine's and the server's port to the store.
 #[async_trait]
@@ -354,12 +360,13 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
     /// [`JournalError::IdempotencyKeyTaken`] if its tenant already used its key.
     async fn create_run(&self, run: &NewRun, events: &[Event]) -> Result<(), JournalError>;
 
-    /// Applies a set of writes in one transaction.
+    /// Writes a commit whole (perhaps in one transaction with others) and returns
+    /// once it is durable.
     async fn commit(&self, commit: &Commit) -> Result<(), JournalError>;
 
     /// Queues a commit and returns at once; `done` is called with its outcome once it
-    /// is durable or has failed (perhaps before `submit` returns, when the journal is
-    /// closed). The commits of one [`CommitChain`] are written, and their `done`
+    /// is durable or has failed (perhaps before `submit` returns, see
+    /// [`OnCommitted`]). The commits of one [`CommitChain`] are written, and their `done`
     /// called, in submission order; once one fails, the chain's later ones fail
     /// unwritten. Commits submitted together may share one transaction with other
     /// chains' commits.

@@ -455,7 +455,8 @@ impl TaskRunner<'_> {
         let config = &self.ctx.engine.config.verify;
         let checks = baton_verifier::check_output(self.spec, output, config);
         let judgement = if self.needs_judge(&checks) {
-            self.judge(output).await?
+            // Boxed, as in `run_on_model`.
+            Box::pin(self.judge(output)).await?
         } else {
             None
         };

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_core::event::Event;
-use baton_core::journal::{Commit, CommitChain, JournalError, NewRun, OnCommitted, chain_broken};
+use baton_core::journal::{Commit, CommitChain, JournalError, NewRun, OnCommitted};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::db_error;
@@ -80,8 +80,9 @@ impl Queued {
         (self.done)(result, commit);
     }
 
-    fn chain_is_broken(&self) -> bool {
-        self.chain.as_ref().is_some_and(CommitChain::is_broken)
+    /// `Err` when an earlier commit of the write's chain failed.
+    fn chain_check(&self) -> Result<(), JournalError> {
+        self.chain.as_ref().map_or(Ok(()), CommitChain::check)
     }
 }
 
@@ -119,9 +120,8 @@ impl WriteQueue {
         events: &[Event],
     ) -> Result<(), JournalError> {
         let (done, outcome) = oneshot::channel();
-        let key = CommitChain::for_run(run.id).key();
         self.enqueue(
-            Some(key),
+            Some(CommitChain::key_of(run.id)),
             Queued {
                 job: Job::Create {
                     run: run.clone(),
@@ -153,8 +153,8 @@ impl WriteQueue {
 
     /// Queues a chain's commit (see [`baton_core::journal::Journal::submit`]).
     pub(crate) fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
-        if chain.is_broken() {
-            return done(Err(chain_broken()), commit);
+        if let Err(err) = chain.check() {
+            return done(Err(err), commit);
         }
         if commit.is_empty() {
             return done(Ok(()), commit);
@@ -199,7 +199,7 @@ async fn run_writer(backend: Arc<impl Backend>, mut receiver: mpsc::UnboundedRec
 /// Writes a batch in one transaction and answers each caller, in queue order; when
 /// that fails, writes each job in its own transaction, so only a bad one fails.
 async fn write_batch(backend: &impl Backend, batch: &mut Vec<Queued>) {
-    if batch.len() > 1 && !batch.iter().any(Queued::chain_is_broken) {
+    if batch.len() > 1 && batch.iter().all(|queued| queued.chain_check().is_ok()) {
         let jobs: Vec<&Job> = batch.iter().map(|queued| &queued.job).collect();
         match backend.write(&jobs).await {
             Ok(outcomes) => {
@@ -214,8 +214,8 @@ async fn write_batch(backend: &impl Backend, batch: &mut Vec<Queued>) {
         }
     }
     for queued in batch.drain(..) {
-        if queued.chain_is_broken() {
-            queued.answer(Err(chain_broken()));
+        if let Err(err) = queued.chain_check() {
+            queued.answer(Err(err));
             continue;
         }
         let outcome = write_one(backend, &queued.job).await;

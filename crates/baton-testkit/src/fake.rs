@@ -126,7 +126,7 @@ impl Drop for InFlight {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock has failed already; keep serving.
     mutex
         .lock()

@@ -12,10 +12,11 @@ use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, LatencySum, NewRun,
     OnCommitted, ProviderUsage, RunQuery, RunRecord, RunState, TaskRecord, TelemetryRecord,
-    chain_broken,
 };
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 use baton_core::usage::RunUsage;
+
+use crate::fake::lock;
 
 /// How the journal behaves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,19 +51,15 @@ pub struct MemoryJournal {
     held_changed: tokio::sync::Notify,
 }
 
-/// Submitted commits held back, unwritten and unanswered (see
+/// Submitted commits held back, unwritten and unanswered, while holding is on (see
 /// [`MemoryJournal::hold_commits`]).
 #[derive(Default)]
-struct Held {
-    on: bool,
-    commits: Vec<(CommitChain, Commit, OnCommitted)>,
-}
+struct Held(Option<Vec<(CommitChain, Commit, OnCommitted)>>);
 
 impl std::fmt::Debug for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Held")
-            .field("on", &self.on)
-            .field("commits", &self.commits.len())
+        f.debug_tuple("Held")
+            .field(&self.0.as_ref().map(Vec::len))
             .finish()
     }
 }
@@ -72,10 +69,7 @@ impl MemoryJournal {
     /// until [`MemoryJournal::release_held`]: so a test sees which commits a run has
     /// in flight at once.
     pub fn hold_commits(&self) {
-        self.held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .on = true;
+        lock(&self.held).0.get_or_insert_with(Vec::new);
     }
 
     /// Waits until at least `count` submitted commits are held, and returns what
@@ -83,72 +77,47 @@ impl MemoryJournal {
     pub async fn until_held(&self, count: usize) -> Vec<Commit> {
         loop {
             let notified = self.held_changed.notified();
+            if let Some(held) = &lock(&self.held).0
+                && held.len() >= count
             {
-                let held = self
-                    .held
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if held.commits.len() >= count {
-                    return held
-                        .commits
-                        .iter()
-                        .map(|(_, commit, _)| commit.clone())
-                        .collect();
-                }
+                return held.iter().map(|(_, commit, _)| commit.clone()).collect();
             }
             notified.await;
         }
     }
 
     /// Stops holding commits, and writes and answers the held ones in submission
-    /// order.
+    /// order among themselves (a commit submitted meanwhile, from another thread,
+    /// may land first).
     pub fn release_held(&self) {
-        let commits = {
-            let mut held = self
-                .held
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            held.on = false;
-            std::mem::take(&mut held.commits)
-        };
-        for (chain, commit, done) in commits {
+        let held = lock(&self.held).0.take().unwrap_or_default();
+        for (chain, commit, done) in held {
             self.write_submitted(&chain, commit, done);
         }
     }
 
     fn write_submitted(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
-        if chain.is_broken() {
-            return done(Err(chain_broken()), commit);
-        }
-        let result = self.check().map(|()| {
-            Self::apply(
-                &mut self
-                    .tables
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-                &commit,
-            );
-        });
+        let result = chain.check().and_then(|()| self.write(&commit));
         if result.is_err() {
             chain.break_chain();
         }
         done(result, commit);
     }
 
+    /// Writes a commit, unless the journal is switched to fail.
+    fn write(&self, commit: &Commit) -> Result<(), JournalError> {
+        self.check()?;
+        Self::apply(&mut lock(&self.tables), commit);
+        Ok(())
+    }
+
     /// Switches how the journal behaves from now on.
     pub fn set_mode(&self, mode: Mode) {
-        *self
-            .mode
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = mode;
+        *lock(&self.mode) = mode;
     }
 
     fn check(&self) -> Result<(), JournalError> {
-        match *self
-            .mode
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
+        match *lock(&self.mode) {
             Mode::Healthy | Mode::NotReady => Ok(()),
             Mode::Unavailable => Err(JournalError::Unavailable(Box::new(std::io::Error::other(
                 "connection refused: postgres://baton:s3cret@db.internal:5432/baton",
@@ -288,10 +257,7 @@ impl MemoryJournal {
 impl Journal for MemoryJournal {
     async fn create_run(&self, run: &NewRun, events: &[Event]) -> Result<(), JournalError> {
         self.check()?;
-        let mut tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tables = lock(&self.tables);
         if let Some(key) = &run.idempotency_key
             && let Some(existing) = tables
                 .runs
@@ -335,25 +301,14 @@ impl Journal for MemoryJournal {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
-        self.check()?;
-        Self::apply(
-            &mut self
-                .tables
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            commit,
-        );
-        Ok(())
+        self.write(commit)
     }
 
     fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
         {
-            let mut held = self
-                .held
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if held.on {
-                held.commits.push((chain.clone(), commit, done));
+            let mut held = lock(&self.held);
+            if let Some(held_back) = &mut held.0 {
+                held_back.push((chain.clone(), commit, done));
                 drop(held);
                 self.held_changed.notify_waiters();
                 return;
@@ -368,10 +323,7 @@ impl Journal for MemoryJournal {
         tenant: Option<&str>,
     ) -> Result<Option<RunRecord>, JournalError> {
         self.check()?;
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tables = lock(&self.tables);
         Ok(tables
             .runs
             .get(&id)
@@ -385,10 +337,7 @@ impl Journal for MemoryJournal {
         key: &str,
     ) -> Result<Option<RunRecord>, JournalError> {
         self.check()?;
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tables = lock(&self.tables);
         Ok(tables
             .runs
             .values()
@@ -398,10 +347,7 @@ impl Journal for MemoryJournal {
 
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, JournalError> {
         self.check()?;
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tables = lock(&self.tables);
         Ok(tables
             .runs
             .values()
@@ -416,10 +362,7 @@ impl Journal for MemoryJournal {
 
     async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError> {
         self.check()?;
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tables = lock(&self.tables);
         Ok(tables.tasks.get(&run_id).cloned().unwrap_or_default())
     }
 
@@ -429,10 +372,7 @@ impl Journal for MemoryJournal {
         task_id: Option<&TaskId>,
     ) -> Result<Vec<AttemptRecord>, JournalError> {
         self.check()?;
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tables = lock(&self.tables);
         Ok(tables
             .attempts
             .iter()
@@ -449,10 +389,7 @@ impl Journal for MemoryJournal {
         limit: u32,
     ) -> Result<Vec<Event>, JournalError> {
         self.check()?;
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tables = lock(&self.tables);
         Ok(tables
             .events
             .get(&run_id)
@@ -469,10 +406,7 @@ impl Journal for MemoryJournal {
 
     async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError> {
         self.check()?;
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tables = lock(&self.tables);
         Ok(tables
             .runs
             .values()
@@ -483,28 +417,18 @@ impl Journal for MemoryJournal {
 
     async fn ready(&self) -> Result<bool, JournalError> {
         self.check()?;
-        Ok(*self
-            .mode
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            != Mode::NotReady)
+        Ok(*lock(&self.mode) != Mode::NotReady)
     }
 
     async fn load_telemetry(&self) -> Result<Vec<TelemetryRecord>, JournalError> {
         self.check()?;
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tables = lock(&self.tables);
         Ok(tables.telemetry.values().cloned().collect())
     }
 
     async fn stats(&self) -> Result<JournalStats, JournalError> {
         self.check()?;
-        let tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tables = lock(&self.tables);
         Ok(Self::stats(&tables))
     }
 }

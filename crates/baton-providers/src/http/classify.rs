@@ -313,8 +313,7 @@ pub(crate) fn retry_after(
         .filter_map(|limit| {
             let reset = header_str(headers, &format!("anthropic-ratelimit-{limit}-reset"))?;
             let remaining = header_str(headers, &format!("anthropic-ratelimit-{limit}-remaining"));
-            let reset = OffsetDateTime::parse(reset.trim(), &Rfc3339).ok()?;
-            Some((until(reset, now), remaining))
+            Some((until_rfc3339(reset, now)?, remaining))
         });
     pick_reset(anthropic)
 }
@@ -322,15 +321,11 @@ pub(crate) fn retry_after(
 /// The rate-limit figures of a response's headers: OpenAI's (and compatible
 /// servers') `x-ratelimit-{remaining,reset}-{requests,tokens}`, or Anthropic's
 /// `anthropic-ratelimit-{requests,tokens}-{remaining,reset}`. `None` when the
-/// response carries none of them.
+/// response carries none of them that can be read.
 pub(crate) fn vendor_limits(headers: &HeaderMap, now: SystemTime) -> Option<VendorLimits> {
     let count = |name: &str| header_str(headers, name).and_then(|v| v.trim().parse::<u64>().ok());
     let go_duration = |name: &str| header_str(headers, name).and_then(parse_go_duration);
-    let timestamp = |name: &str| {
-        header_str(headers, name)
-            .and_then(|v| OffsetDateTime::parse(v.trim(), &Rfc3339).ok())
-            .map(|reset| until(reset, now))
-    };
+    let timestamp = |name: &str| header_str(headers, name).and_then(|v| until_rfc3339(v, now));
     let limits = VendorLimits {
         remaining_requests: count("x-ratelimit-remaining-requests")
             .or_else(|| count("anthropic-ratelimit-requests-remaining")),
@@ -354,6 +349,13 @@ fn pick_reset<'a>(resets: impl Iterator<Item = (Duration, Option<&'a str>)>) -> 
         earliest = Some(earliest.map_or(wait, |shortest| shortest.min(wait)));
     }
     exhausted.or(earliest)
+}
+
+/// How long until an RFC 3339 timestamp (Anthropic's reset headers); `None` when it
+/// does not parse.
+fn until_rfc3339(value: &str, now: SystemTime) -> Option<Duration> {
+    let reset = OffsetDateTime::parse(value.trim(), &Rfc3339).ok()?;
+    Some(until(reset, now))
 }
 
 fn until(moment: OffsetDateTime, now: SystemTime) -> Duration {
