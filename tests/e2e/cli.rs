@@ -36,16 +36,7 @@ fn text(bytes: &[u8]) -> String {
 async fn baton_run_prints_progress_and_the_answer_and_runs_shows_it(backend: Backend) {
     let db = Database::new(backend).await;
 
-    let run = baton(
-        &db,
-        &[
-            "run",
-            "Name three rivers. Then describe the longest one.",
-            "--stream",
-        ],
-        &[],
-    )
-    .await;
+    let run = baton(&db, &["run", TWO_PART_PROMPT, "--stream"], &[]).await;
 
     let stdout = text(&run.stdout);
     assert!(run.status.success(), "{stdout}\n{}", text(&run.stderr));
@@ -56,12 +47,7 @@ async fn baton_run_prints_progress_and_the_answer_and_runs_shows_it(backend: Bac
     assert!(stdout.contains("[step_2] routed to sim/"), "{stdout}");
     assert!(stdout.contains("run succeeded"), "{stdout}");
     assert!(stdout.contains("[simulated] A combined answer"), "{stdout}");
-    let run_id = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("run "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let run_id = printed_run_id(&stdout);
 
     let list = baton(&db, &["runs", "list"], &[]).await;
     assert!(

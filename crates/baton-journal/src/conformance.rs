@@ -750,17 +750,10 @@ pub async fn a_chain_of_submitted_commits_lands_in_order(journal: &dyn Journal) 
         .into_iter()
         .enumerate()
         .map(|(index, commit)| {
-            let (done, outcome) = tokio::sync::oneshot::channel();
             let answered = answered.clone();
-            journal.submit(
-                &chain,
-                commit,
-                Box::new(move |result, _| {
-                    answered.lock().expect("the order").push(index);
-                    let _ = done.send(result);
-                }),
-            );
-            outcome
+            submit_answered(journal, &chain, commit, move || {
+                answered.lock().expect("the order").push(index);
+            })
         })
         .collect();
     for outcome in join_all(outcomes).await {
@@ -775,11 +768,7 @@ pub async fn a_chain_of_submitted_commits_lands_in_order(journal: &dyn Journal) 
         (0..n_commits).collect::<Vec<_>>(),
         "answered in order"
     );
-    let seqs: Vec<u64> = events_of(journal, run.id)
-        .await
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let seqs = seqs_of(journal, run.id).await;
     assert_eq!(seqs, (1..=N_DELTAS + 3).collect::<Vec<_>>());
     let stored = journal
         .get_run(run.id, None)
@@ -812,17 +801,8 @@ pub async fn a_failed_commit_breaks_only_its_own_chain(journal: &dyn Journal) {
     let broken_chain = CommitChain::for_run(broken.id);
     let healthy_chain = CommitChain::for_run(healthy.id);
     let orphan = event(RunId::new(), 1, delta("t0", "orphan"));
-    let submit = |chain: &CommitChain, commit: Commit| {
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        journal.submit(
-            chain,
-            commit,
-            Box::new(move |result, _| {
-                let _ = done.send(result);
-            }),
-        );
-        outcome
-    };
+    let submit =
+        |chain: &CommitChain, commit: Commit| submit_answered(journal, chain, commit, || ());
 
     // Act
     let mut outcomes = Vec::new();
@@ -850,21 +830,13 @@ pub async fn a_failed_commit_breaks_only_its_own_chain(journal: &dyn Journal) {
     assert_eq!(healthy_results, vec![true; 5]);
     assert!(broken_chain.is_broken());
     assert!(!healthy_chain.is_broken());
-    let broken_seqs: Vec<u64> = events_of(journal, broken.id)
-        .await
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let broken_seqs = seqs_of(journal, broken.id).await;
     assert_eq!(
         broken_seqs,
         vec![1, 2, 3],
         "nothing after the failed commit"
     );
-    let healthy_seqs: Vec<u64> = events_of(journal, healthy.id)
-        .await
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let healthy_seqs = seqs_of(journal, healthy.id).await;
     assert_eq!(healthy_seqs, vec![1, 2, 3, 4, 5, 6]);
 }
 
@@ -912,11 +884,7 @@ pub async fn a_bad_commit_among_concurrent_ones_fails_alone(journal: &dyn Journa
         "the bad commit's task did not land"
     );
     assert_eq!(list_attempts(journal, run.id).await.len(), expected_len);
-    let seqs: Vec<u64> = events_of(journal, run.id)
-        .await
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let seqs = seqs_of(journal, run.id).await;
     assert_eq!(seqs.len(), expected_len + 1, "{seqs:?}");
     assert!(
         !seqs.contains(&(BAD + 2)),
@@ -1657,6 +1625,33 @@ async fn snapshot(journal: &dyn Journal, run_id: RunId) -> Snapshot {
         attempts: list_attempts(journal, run_id).await,
         events: events_of(journal, run_id).await,
     }
+}
+
+/// Submits a commit; `then` runs when it is answered, before the answer is sent.
+fn submit_answered(
+    journal: &dyn Journal,
+    chain: &CommitChain,
+    commit: Commit,
+    then: impl FnOnce() + Send + 'static,
+) -> tokio::sync::oneshot::Receiver<Result<(), JournalError>> {
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    journal.submit(
+        chain,
+        commit,
+        Box::new(move |result, _| {
+            then();
+            let _ = done.send(result);
+        }),
+    );
+    outcome
+}
+
+async fn seqs_of(journal: &dyn Journal, run_id: RunId) -> Vec<u64> {
+    events_of(journal, run_id)
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect()
 }
 
 async fn events_of(journal: &dyn Journal, run_id: RunId) -> Vec<Event> {

@@ -298,19 +298,7 @@ impl Baton {
 
     /// Reads an SSE response to its end and returns the events' `data` objects.
     pub(crate) async fn read_events(response: reqwest::Response) -> Vec<SseEvent> {
-        assert!(
-            response.status().is_success(),
-            "SSE status {}",
-            response.status()
-        );
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            content_type.starts_with("text/event-stream"),
-            "{content_type}"
-        );
+        let SseReader { response, .. } = SseReader::new(response);
         let text = tokio::time::timeout(Duration::from_secs(60), response.text())
             .await
             .expect("the stream ended within a minute")

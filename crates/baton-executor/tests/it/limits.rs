@@ -196,10 +196,8 @@ async fn parallel_tasks_do_not_wait_for_each_others_commits() {
         .await;
     // The run's own writes (running, plan) go through one at a time until the first
     // task's start commit is held.
-    while test.journal.until_held(1).await[0].attempts.is_empty() {
-        test.journal.release_held();
-        test.journal.hold_commits();
-    }
+    test.let_commits_through_until(|held| !held[0].attempts.is_empty())
+        .await;
     let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(3))
         .await
         .expect("the other tasks submit their start commits while the first is not yet durable");
@@ -239,18 +237,9 @@ async fn a_dependent_task_does_not_wait_for_its_parents_end_commit_but_its_call_
         .await;
     // The run's own writes go through until a's start commit is held; then a's
     // call is made once that commit is durable.
-    while !test
-        .journal
-        .until_held(1)
-        .await
-        .iter()
-        .any(|commit| starts_task(commit, "a"))
-    {
-        test.journal.release_held();
-        test.journal.hold_commits();
-    }
-    test.journal.release_held();
-    test.journal.hold_commits();
+    test.let_commits_through_until(|held| held.iter().any(|commit| starts_task(commit, "a")))
+        .await;
+    test.let_commits_through();
     test.until_called(1).await;
     let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(2))
         .await

@@ -2,7 +2,6 @@
 //! no fallback standing in for one), and every rejected plan's problems are kept with
 //! the attempt that produced them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use baton_core::error::ErrorCode;
@@ -120,12 +119,9 @@ async fn a_run_shut_down_while_planning_is_planned_afresh_when_resumed() {
 
     // Act: the next process resumes it, and its planner answers.
     let plan = r#"{"tasks": [{"id": "a", "instructions": "find facts"}, {"id": "b", "instructions": "use {{a}}", "depends_on": ["a"]}]}"#;
-    let after = TestEngine::with_journal(
-        Scripted::with([Step::Answer(plan, Duration::ZERO)]),
-        Arc::clone(&before.journal),
-    );
-    assert_eq!(after.engine.resume_unfinished().await.unwrap(), 1);
-    after.engine.wait(id).await;
+    let after = before
+        .resumed(Scripted::with([Step::Answer(plan, Duration::ZERO)]), id)
+        .await;
 
     // Assert: the run ran the planner's graph, not a one-task fallback.
     let run = after.record(id).await;

@@ -1,12 +1,11 @@
 //! Runs picked up by a new engine over the journal an earlier one left.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use baton_core::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
 use serde_json::json;
 
-use crate::support::{Scripted, Step, TestEngine, names};
+use crate::support::{Scripted, Step, TestEngine, names, task_attempts};
 
 /// A task whose call returned, but whose judge was still thinking when the process
 /// stopped, is verified again on resume, not paid for twice (DESIGN §4: a task whose
@@ -38,9 +37,7 @@ async fn an_output_committed_before_a_shutdown_is_verified_again_not_called_agai
     assert_ne!(before.record(id).await.state.status, RunStatus::Succeeded);
 
     // Act: a new engine over the same journal resumes the run.
-    let after = TestEngine::with_journal(Scripted::with([]), Arc::clone(&before.journal));
-    assert_eq!(after.engine.resume_unfinished().await.unwrap(), 1);
-    after.engine.wait(id).await;
+    let after = before.resumed(Scripted::with([]), id).await;
 
     // Assert: one task call in all; the judge was asked again; the output stands.
     let run = after.record(id).await;
@@ -52,10 +49,7 @@ async fn an_output_committed_before_a_shutdown_is_verified_again_not_called_agai
     );
     assert_eq!(run.state.output.as_deref(), Some("a river is moving water"));
     let attempts = after.attempts(id).await;
-    let task_calls: Vec<_> = attempts
-        .iter()
-        .filter(|a| a.kind == CallKind::Task)
-        .collect();
+    let task_calls = task_attempts(&attempts);
     assert_eq!(task_calls.len(), 1, "{attempts:#?}");
     assert_eq!(task_calls[0].status, AttemptStatus::Succeeded);
     let judge_calls: Vec<_> = attempts
@@ -98,9 +92,7 @@ async fn a_task_stopped_by_a_shutdown_runs_again_on_resume() {
     before.until_called(1).await;
     before.engine.shutdown().await;
 
-    let after = TestEngine::with_journal(Scripted::with([]), Arc::clone(&before.journal));
-    assert_eq!(after.engine.resume_unfinished().await.unwrap(), 1);
-    after.engine.wait(id).await;
+    let after = before.resumed(Scripted::with([]), id).await;
 
     let run = after.record(id).await;
     assert_eq!(
@@ -110,11 +102,8 @@ async fn a_task_stopped_by_a_shutdown_runs_again_on_resume() {
         run.state.error
     );
     assert_eq!(run.state.output.as_deref(), Some("ok"));
-    let statuses: Vec<_> = after
-        .attempts(id)
-        .await
+    let statuses: Vec<_> = task_attempts(&after.attempts(id).await)
         .iter()
-        .filter(|a| a.kind == CallKind::Task)
         .map(|a| a.status)
         .collect();
     assert_eq!(

@@ -70,10 +70,7 @@ async fn exhausted_retries_fall_back_to_the_next_model() {
     let id = test.run(one_task(json!({"max_retries": 1}))).await;
 
     assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
-    let models: Vec<_> = task_attempts(&test.attempts(id).await)
-        .iter()
-        .map(|a| a.model.clone())
-        .collect();
+    let models = test.task_models(id).await;
     assert_eq!(models, ["first", "first", "second"]);
     let events = test.events(id).await;
     let failed = of(&events, "task_failed");
@@ -89,10 +86,7 @@ async fn a_permanent_error_is_not_retried_on_the_same_model() {
 
     let id = test.run(one_task(json!({"max_retries": 5}))).await;
 
-    let models: Vec<_> = task_attempts(&test.attempts(id).await)
-        .iter()
-        .map(|a| a.model.clone())
-        .collect();
+    let models = test.task_models(id).await;
     assert_eq!(
         models,
         ["first", "second"],
@@ -133,7 +127,7 @@ async fn a_call_slower_than_its_timeout_is_cut_and_retried() {
 async fn cancelling_a_run_drops_its_in_flight_call() {
     let test = TestEngine::new(Scripted::with([Step::Hang]));
     let id = test.submit(one_task(json!({}))).await;
-    test.provider.entered.notified().await;
+    test.until_called(1).await;
 
     test.engine.cancel(id, None).await.unwrap();
     test.engine.wait(id).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use baton_core::event::{Event, EventPayload};
 use baton_core::ids::RunId;
-use baton_core::journal::{AttemptRecord, Journal, RunRecord, TaskRecord};
+use baton_core::journal::{AttemptRecord, Commit, Journal, RunRecord, TaskRecord};
 use baton_core::request::RunRequest;
 use baton_core::status::CallKind;
 use baton_core::usage::Usage;
@@ -316,6 +316,38 @@ impl TestEngine {
 
     pub(crate) async fn attempts(&self, id: RunId) -> Vec<AttemptRecord> {
         self.journal.list_attempts(id, None).await.unwrap()
+    }
+
+    /// The model of each task call, in order.
+    pub(crate) async fn task_models(&self, id: RunId) -> Vec<String> {
+        task_attempts(&self.attempts(id).await)
+            .iter()
+            .map(|a| a.model.clone())
+            .collect()
+    }
+
+    /// A new engine over this one's journal (a restart) that resumed `id`, its one
+    /// unfinished run, and ran it to the end.
+    pub(crate) async fn resumed(&self, provider: Arc<Scripted>, id: RunId) -> TestEngine {
+        let after = TestEngine::with_journal(provider, Arc::clone(&self.journal));
+        assert_eq!(after.engine.resume_unfinished().await.unwrap(), 1);
+        after.engine.wait(id).await;
+        after
+    }
+
+    /// Lets the held commits through and holds the next ones (see
+    /// `MemoryJournal::hold_commits`).
+    pub(crate) fn let_commits_through(&self) {
+        self.journal.release_held();
+        self.journal.hold_commits();
+    }
+
+    /// Lets held commits through, holding the next ones each time, until the held
+    /// ones satisfy `done`.
+    pub(crate) async fn let_commits_through_until(&self, done: impl Fn(&[Commit]) -> bool) {
+        while !done(&self.journal.until_held(1).await) {
+            self.let_commits_through();
+        }
     }
 
     /// Waits until the provider has been called `count` times in all.
