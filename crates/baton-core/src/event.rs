@@ -74,13 +74,41 @@ pub struct Candidate {
     /// The total score (higher is better); absent when skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
-    /// Each part of the score, already weighted.
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    #[schema(value_type = Object)]
-    pub parts: serde_json::Map<String, serde_json::Value>,
+    /// Each part of the score, already weighted; absent when skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<ScoreParts>,
     /// Why the candidate was not eligible.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+}
+
+/// The parts of a candidate's score, each already weighted by the routing profile,
+/// so that they add up to the score.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScoreParts {
+    /// How well the model's capabilities fit the task's.
+    pub capability: f64,
+    /// How fast it answers (live telemetry, else the catalogue's typical latency).
+    pub latency: f64,
+    /// How cheap it is for the task's expected tokens.
+    pub price: f64,
+    /// Its quality tier for the capability.
+    pub quality: f64,
+    /// Its recent success rate.
+    pub success: f64,
+}
+
+impl ScoreParts {
+    /// The parts by name, in the order they are serialised.
+    pub fn by_name(&self) -> [(&'static str, f64); 5] {
+        [
+            ("capability", self.capability),
+            ("latency", self.latency),
+            ("price", self.price),
+            ("quality", self.quality),
+            ("success", self.success),
+        ]
+    }
 }
 
 /// One verification check and its result.
@@ -321,12 +349,20 @@ impl EventPayload {
             EventPayload::Decision {
                 score, candidates, ..
             } => first_non_finite(
-                std::iter::once(("score", *score)).chain(
-                    candidates
-                        .iter()
-                        .filter_map(|candidate| candidate.score)
-                        .map(|score| ("candidates.score", score)),
-                ),
+                std::iter::once(("score", *score))
+                    .chain(
+                        candidates
+                            .iter()
+                            .filter_map(|candidate| candidate.score)
+                            .map(|score| ("candidates.score", score)),
+                    )
+                    .chain(
+                        candidates
+                            .iter()
+                            .filter_map(|candidate| candidate.parts)
+                            .flat_map(|parts| parts.by_name())
+                            .map(|(_, part)| ("candidates.parts", part)),
+                    ),
             ),
             EventPayload::TaskArtifact { cost_usd, .. } | EventPayload::Stats { cost_usd, .. } => {
                 first_non_finite([("cost_usd", *cost_usd)])

@@ -12,7 +12,7 @@
 )]
 
 use baton_core::error::{ErrorCode, RunError};
-use baton_core::event::{Candidate, Check, Event, EventPayload, PlanPhase};
+use baton_core::event::{Candidate, Check, Event, EventPayload, PlanPhase, ScoreParts};
 use baton_core::graph::TaskSpec;
 use baton_core::ids::{AttemptId, RunId, TaskId};
 use baton_core::journal::{
@@ -1472,9 +1472,12 @@ fn delta(task: &str, text: &str) -> EventPayload {
 /// Payloads with the values a log must keep exactly: floats that print long, tiny
 /// and huge numbers, escapes, non-ASCII text and nested JSON.
 fn varied_payloads() -> Vec<EventPayload> {
-    let mut parts = serde_json::Map::new();
-    parts.insert("price".to_owned(), json!(0.1 + 0.2));
-    parts.insert("latency".to_owned(), json!(-0.25));
+    let parts = ScoreParts {
+        price: 0.1 + 0.2,
+        latency: -0.25,
+        quality: 1e-300,
+        ..ScoreParts::default()
+    };
     vec![
         plan_completed(),
         EventPayload::Decision {

@@ -22,7 +22,7 @@ use crate::config::{RoleConfig, RouterConfig};
 use crate::error::{RouteError, RouterError};
 use crate::limits::{RateLimitConfig, RateLimiter};
 use crate::outcome::{CallOutcome, Health};
-use crate::score::{self, CallShape, PART_NAMES, ScoreInput};
+use crate::score::{self, CallShape, ScoreInput};
 use crate::telemetry::{ModelTelemetry, TelemetrySnapshot, TelemetryState};
 
 /// Picks models for calls. `Send + Sync`: share it behind an `Arc`. Its state
@@ -65,8 +65,9 @@ pub struct Route {
     pub chosen: RoutedModel,
     /// Its score (0..=1).
     pub score: f64,
-    /// Every model of the catalogue: scored ones first, best first, then the
-    /// skipped ones with their reasons, in catalogue order.
+    /// Every model of a configured provider: scored ones first, best first, then
+    /// the skipped ones with their reasons, in catalogue order. Models whose
+    /// provider is not configured are no candidates and are left out.
     pub candidates: Vec<Candidate>,
 }
 
@@ -570,17 +571,28 @@ impl Router {
         let now = Instant::now();
         let mut state = self.lock();
         let models = self.catalogue.models();
-        let skips: Vec<Option<String>> = models
+        let skips: Vec<Option<Skip>> = models
             .iter()
             .enumerate()
-            .map(|(idx, spec)| match pinned {
-                Some(pinned_idx) if pinned_idx != idx => Some(format!(
-                    "not pinned (the call pins {})",
-                    models[pinned_idx].model_ref()
-                )),
-                _ => self.skip_reason(&state, spec, request, larger, now),
+            .map(|(idx, spec)| {
+                if !self.is_configured(&spec.provider) {
+                    return Some(Skip::Unconfigured);
+                }
+                match pinned {
+                    Some(pinned_idx) if pinned_idx != idx => Some(Skip::Because(format!(
+                        "not pinned (the call pins {})",
+                        models[pinned_idx].model_ref()
+                    ))),
+                    _ => self
+                        .skip_reason(&state, spec, request, larger, now)
+                        .map(Skip::Because),
+                }
             })
             .collect();
+        let skipped = skips
+            .iter()
+            .filter(|skip| matches!(skip, Some(Skip::Because(_))))
+            .count();
         let eligible: Vec<usize> = (0..models.len())
             .filter(|idx| skips[*idx].is_none())
             .collect();
@@ -626,33 +638,32 @@ impl Router {
 
         let mut order: Vec<usize> = (0..scored.len()).collect();
         order.sort_by(|a, b| scored[*b].total.total_cmp(&scored[*a].total).then(a.cmp(b)));
-        let mut candidates: Vec<Candidate> = order
-            .iter()
-            .map(|pos| {
-                let spec = &models[eligible[*pos]];
-                let parts = PART_NAMES
-                    .iter()
-                    .zip(scored[*pos].weighted)
-                    .map(|(name, value)| ((*name).to_owned(), serde_json::Value::from(value)))
-                    .collect();
-                Candidate {
-                    provider: spec.provider.clone(),
-                    model: spec.model.clone(),
-                    score: Some(scored[*pos].total),
-                    parts,
-                    skipped: None,
-                }
-            })
-            .collect();
-        candidates.extend(models.iter().zip(&skips).filter_map(|(spec, skip)| {
-            skip.as_ref().map(|reason| Candidate {
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(eligible.len() + skipped);
+        candidates.extend(order.iter().map(|pos| {
+            let spec = &models[eligible[*pos]];
+            Candidate {
                 provider: spec.provider.clone(),
                 model: spec.model.clone(),
-                score: None,
-                parts: serde_json::Map::new(),
-                skipped: Some(reason.clone()),
-            })
+                score: Some(scored[*pos].total),
+                parts: Some(score::parts_of(&scored[*pos])),
+                skipped: None,
+            }
         }));
+        candidates.extend(
+            models
+                .iter()
+                .zip(&skips)
+                .filter_map(|(spec, skip)| match skip {
+                    Some(Skip::Because(reason)) => Some(Candidate {
+                        provider: spec.provider.clone(),
+                        model: spec.model.clone(),
+                        score: None,
+                        parts: None,
+                        skipped: Some(reason.clone()),
+                    }),
+                    Some(Skip::Unconfigured) | None => None,
+                }),
+        );
 
         Ok(Route {
             chosen: RoutedModel {
@@ -678,9 +689,6 @@ impl Router {
         larger: Option<&LargerThan>,
         now: Instant,
     ) -> Option<String> {
-        if !self.is_configured(&spec.provider) {
-            return Some("provider not configured".to_owned());
-        }
         if request
             .exclude
             .iter()
@@ -766,7 +774,17 @@ fn saved_json(saved: &SavedState) -> serde_json::Value {
     serde_json::to_value(saved).unwrap_or_default()
 }
 
-fn no_model_reasons(models: &[ModelSpec], skips: &[Option<String>]) -> String {
+/// Why a model of the catalogue cannot take a call.
+enum Skip {
+    /// Its provider is not configured: it is no candidate at all, so a `decision`
+    /// does not list it (`GET /models` shows it, with `configured: false`).
+    Unconfigured,
+    /// A hard constraint of this call rules it out; the `decision` lists it with
+    /// this reason.
+    Because(String),
+}
+
+fn no_model_reasons(models: &[ModelSpec], skips: &[Option<Skip>]) -> String {
     if models.is_empty() {
         return "the catalogue lists no models".to_owned();
     }
@@ -774,8 +792,11 @@ fn no_model_reasons(models: &[ModelSpec], skips: &[Option<String>]) -> String {
         .iter()
         .zip(skips)
         .filter_map(|(spec, skip)| {
-            skip.as_ref()
-                .map(|reason| format!("{}: {reason}", spec.model_ref()))
+            let reason = match skip.as_ref()? {
+                Skip::Unconfigured => "provider not configured",
+                Skip::Because(reason) => reason,
+            };
+            Some(format!("{}: {reason}", spec.model_ref()))
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -11,12 +11,14 @@
 //!   a model with no figures gets `unknown_latency_part`;
 //! - `success`: the recent success rate.
 
+use baton_core::event::ScoreParts;
 use baton_core::graph::Capability;
 
 use crate::catalogue::{MAX_TIER, MIN_TIER, ModelSpec};
 use crate::config::{ScoringConfig, Weights};
 
-/// The names of the parts, in the order they are reported.
+/// The names of the parts, in the order they are scored.
+#[cfg(test)]
 pub(crate) const PART_NAMES: [&str; 5] = ["capability", "quality", "price", "latency", "success"];
 
 /// Costs below a millionth of a dollar count as that, so free models compare sanely.
@@ -51,6 +53,18 @@ pub(crate) struct Scored {
     pub(crate) weighted: [f64; 5],
     /// The score, 0..=1.
     pub(crate) total: f64,
+}
+
+/// A score's weighted parts as a `decision` event reports them.
+pub(crate) fn parts_of(scored: &Scored) -> ScoreParts {
+    let [capability, quality, price, latency, success] = scored.weighted;
+    ScoreParts {
+        capability,
+        latency,
+        price,
+        quality,
+        success,
+    }
 }
 
 /// How well a model's capabilities fit the call's.

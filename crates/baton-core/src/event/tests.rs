@@ -39,7 +39,7 @@ fn non_finite_numbers_are_found_by_field_and_finite_ones_pass() {
         provider: "sim".to_owned(),
         model: "sim-large".to_owned(),
         score,
-        parts: serde_json::Map::new(),
+        parts: None,
         skipped: score.is_none().then(|| "circuit open".to_owned()),
     };
     let decision = |score: f64, candidates: Vec<Candidate>| EventPayload::Decision {
@@ -58,5 +58,48 @@ fn non_finite_numbers_are_found_by_field_and_finite_ones_pass() {
     assert_eq!(
         decision(0.5, vec![candidate(Some(f64::INFINITY))]).non_finite_field(),
         Some("candidates.score")
+    );
+    let mut with_parts = candidate(Some(0.5));
+    with_parts.parts = Some(ScoreParts {
+        latency: f64::NAN,
+        ..ScoreParts::default()
+    });
+    assert_eq!(
+        decision(0.5, vec![with_parts]).non_finite_field(),
+        Some("candidates.parts")
+    );
+}
+
+#[test]
+fn score_parts_serialise_by_name_and_skipped_candidates_have_none() {
+    let scored = Candidate {
+        provider: "sim".to_owned(),
+        model: "sim-fast".to_owned(),
+        score: Some(0.5),
+        parts: Some(ScoreParts {
+            capability: 0.1,
+            latency: 0.05,
+            price: 0.15,
+            quality: 0.1,
+            success: 0.1,
+        }),
+        skipped: None,
+    };
+    let json = serde_json::to_value(&scored).unwrap();
+    assert_eq!(
+        json["parts"],
+        serde_json::json!({"capability": 0.1, "latency": 0.05, "price": 0.15, "quality": 0.1, "success": 0.1})
+    );
+    assert_eq!(serde_json::from_value::<Candidate>(json).unwrap(), scored);
+    let skipped = Candidate {
+        score: None,
+        parts: None,
+        skipped: Some("model circuit open until a probe in 3s".to_owned()),
+        ..scored
+    };
+    let json = serde_json::to_value(&skipped).unwrap();
+    assert!(
+        json.get("parts").is_none() && json.get("score").is_none(),
+        "{json}"
     );
 }

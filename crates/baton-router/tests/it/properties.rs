@@ -197,14 +197,18 @@ proptest! {
                     prop_assert!(spec.price.worst_case_cost(call.input_tokens, output) <= budget);
                 }
                 prop_assert!((0.0..=1.0).contains(&route.score));
-                prop_assert_eq!(route.candidates.len(), specs.len());
+                let of_configured = specs
+                    .iter()
+                    .filter(|spec| configured.contains(&spec.provider.as_str()))
+                    .count();
+                prop_assert_eq!(route.candidates.len(), of_configured);
                 let best = route.candidates.iter().filter_map(|c| c.score).fold(f64::MIN, f64::max);
                 prop_assert_eq!(route.score, best);
                 for candidate in &route.candidates {
                     prop_assert!(candidate.score.is_some() != candidate.skipped.is_some());
                     if let Some(score) = candidate.score {
                         prop_assert!((0.0..=1.0).contains(&score));
-                        prop_assert_eq!(candidate.parts.len(), 5);
+                        prop_assert!(candidate.parts.is_some());
                     }
                 }
             }

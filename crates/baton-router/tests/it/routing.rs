@@ -70,14 +70,26 @@ fn no_breakers() -> RouterConfig {
 }
 
 #[test]
-fn models_of_unconfigured_providers_are_skipped_and_reported() {
+fn models_of_unconfigured_providers_are_no_candidates() {
     let router = router(RouterConfig::default(), &["alpha", "beta"]);
     let route = router.route(&task(Capability::Writing)).unwrap();
-    assert_eq!(
-        skipped(&route, "gamma/elsewhere"),
-        "provider not configured"
+    let listed: Vec<String> = route
+        .candidates
+        .iter()
+        .map(|c| format!("{}/{}", c.provider, c.model))
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(
+        !listed.contains(&"gamma/elsewhere".to_owned()),
+        "{listed:?}"
     );
-    assert_eq!(route.candidates.len(), 4);
+    // `GET /models` still shows it, as not configured.
+    let status = router
+        .models()
+        .into_iter()
+        .find(|m| m.spec.model == "elsewhere")
+        .expect("gamma/elsewhere in the model list");
+    assert!(!status.configured);
 }
 
 #[test]
@@ -127,12 +139,8 @@ fn every_scored_candidate_carries_all_five_weighted_parts_summing_to_its_score()
         .collect();
     assert_eq!(scored.len(), 3);
     for candidate in &scored {
-        let names: Vec<&str> = candidate.parts.keys().map(String::as_str).collect();
-        assert_eq!(names.len(), 5);
-        for name in ["capability", "quality", "price", "latency", "success"] {
-            assert!(names.contains(&name), "{name} missing from {names:?}");
-        }
-        let sum: f64 = candidate.parts.values().map(|v| v.as_f64().unwrap()).sum();
+        let parts = candidate.parts.expect("a scored candidate has parts");
+        let sum: f64 = parts.by_name().iter().map(|(_, part)| part).sum();
         assert!((sum - candidate.score.unwrap()).abs() < 1e-9);
     }
     // Scored candidates come first, best first; the chosen one leads.
@@ -142,7 +150,7 @@ fn every_scored_candidate_carries_all_five_weighted_parts_summing_to_its_score()
     );
     assert_eq!(scored[0].score, Some(route.score));
     assert!(scored.windows(2).all(|w| w[0].score >= w[1].score));
-    assert!(route.candidates.last().unwrap().skipped.is_some());
+    assert_eq!(route.candidates.len(), scored.len(), "nothing was skipped");
 }
 
 #[test]
@@ -249,7 +257,9 @@ fn a_pinned_model_is_chosen_and_the_others_are_reported_as_not_pinned() {
             skipped(&route, "alpha/cheap"),
             "not pinned (the call pins alpha/smart)"
         );
-        assert_eq!(route.candidates.len(), 4);
+        // The other two of the configured providers' models; gamma's is no candidate.
+        assert_eq!(route.candidates.len(), 3);
+        assert!(route.candidates.last().unwrap().skipped.is_some());
         assert!(candidate(&route, "alpha/smart").score.is_some());
     }
 }
@@ -396,7 +406,7 @@ async fn measured_latency_turns_the_fast_profiles_choice() {
     router.record("alpha", "smart", &ok(200));
     let route = router.route(&fast).unwrap();
     assert_eq!(chosen(&route), "alpha/smart");
-    let latency = |id: &str| candidate(&route, id).parts["latency"].as_f64().unwrap();
+    let latency = |id: &str| candidate(&route, id).parts.unwrap().latency;
     assert_eq!(latency("alpha/cheap"), 0.0);
     assert!(latency("alpha/smart") > 0.0);
 }
@@ -692,13 +702,8 @@ fn with_only_the_sim_the_profiles_split_work_between_its_two_models() {
         })
         .unwrap();
     assert_eq!(chosen(&plan), "sim/sim-smart");
-    // Every real model is listed but skipped: its provider is not configured.
-    assert!(
-        plan.candidates
-            .iter()
-            .filter(|c| c.provider != "sim")
-            .all(|c| { c.skipped.as_deref() == Some("provider not configured") })
-    );
+    // The real models' providers are not configured: they are no candidates.
+    assert!(plan.candidates.iter().all(|c| c.provider == "sim"));
 }
 
 #[test]
