@@ -267,6 +267,52 @@ pub async fn failed_commit_writes_nothing(journal: &dyn Journal) {
     );
 }
 
+/// A task or an attempt of a run that is not stored is refused as `Corrupt`, alone
+/// or beside rows of a stored run, and nothing of its commit lands.
+pub async fn rows_of_an_unknown_run_are_refused_whole(journal: &dyn Journal) {
+    // Arrange
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let unknown_run = RunId::new();
+    let orphan_task = Commit {
+        tasks: vec![
+            task_record(run.id, "a", 0, TaskStatus::Running),
+            task_record(unknown_run, "a", 0, TaskStatus::Running),
+        ],
+        ..Commit::default()
+    };
+    let orphan_attempt = Commit {
+        events: vec![event(run.id, 2, task_start("a", 1))],
+        attempts: vec![in_flight_attempt(unknown_run, Some("a"), 1, at(1))],
+        ..Commit::default()
+    };
+
+    // Act
+    let results = [
+        journal.commit(&orphan_task).await,
+        journal.commit(&orphan_attempt).await,
+    ];
+
+    // Assert
+    for result in &results {
+        assert!(
+            matches!(result, Err(JournalError::Corrupt(_))),
+            "{result:?}"
+        );
+    }
+    let after = snapshot(journal, run.id).await;
+    assert!(after.tasks.is_empty(), "no task landed");
+    assert_eq!(
+        after.events.len(),
+        1,
+        "only run_created: {:?}",
+        after.events
+    );
+}
+
 /// A run state without a plan leaves the stored plan as it is; every other field
 /// of the state is replaced.
 pub async fn a_state_without_plan_keeps_the_stored_plan(journal: &dyn Journal) {
@@ -1490,14 +1536,14 @@ fn varied_payloads() -> Vec<EventPayload> {
                     provider: "openai".to_owned(),
                     model: "gpt-4o-mini".to_owned(),
                     score: Some(1.0 / 3.0),
-                    parts,
+                    parts: Some(parts),
                     skipped: None,
                 },
                 Candidate {
                     provider: "anthropic".to_owned(),
                     model: "claude".to_owned(),
                     score: None,
-                    parts: serde_json::Map::new(),
+                    parts: None,
                     skipped: Some("circuit open".to_owned()),
                 },
             ],

@@ -391,7 +391,7 @@ with new_run as (
 ),
 new_events as (
     insert into events (run_id, seq, type, ts, data)
-    select e.run_id, e.seq, e.type, e.ts, e.data::jsonb
+    select e.run_id, e.seq, e.type, e.ts, e.data
     from unnest($8::uuid[], $9::bigint[], $10::text[], $11::timestamptz[], $12::text[])
         as e (run_id, seq, type, ts, data)
     where exists (select 1 from new_run)
@@ -399,9 +399,14 @@ new_events as (
 )
 select id from new_run";
 
-/// Applies commits in one statement: the run updates, the task and attempt upserts, the event inserts, and the telemetry
-/// upserts (a stored row newer than the given one is kept). A statement is
-/// atomic, so nothing lands unless everything does.
+/// Applies commits in one statement: the run updates, the task and attempt upserts,
+/// the event inserts, and the telemetry upserts (a stored row newer than the given one
+/// is kept). A statement is atomic, so nothing lands unless everything does.
+///
+/// A task, attempt or event of a run that is not stored fails the statement (the
+/// tables have no foreign keys, whose triggers locked the run's row for every
+/// inserted row): the final `select` casts a message naming the run to an integer,
+/// which fails as a data exception (SQLSTATE 22P02, `Corrupt`) and undoes the lot.
 const COMMIT_SQL: &str = "\
 with run_update as (
     update runs set
@@ -486,12 +491,23 @@ telemetry_upsert as (
         state = excluded.state,
         updated_at = excluded.updated_at
     where telemetry.updated_at <= excluded.updated_at
+),
+event_insert as (
+    insert into events (run_id, seq, type, ts, data)
+    select e.run_id, e.seq, e.type, e.ts, e.data
+    from unnest($48::uuid[], $49::bigint[], $50::text[], $51::timestamptz[], $52::text[])
+        as e (run_id, seq, type, ts, data)
+    on conflict (run_id, seq) do nothing
+),
+named_runs as (
+    select unnest($13::uuid[]) as id
+    union select unnest($30::uuid[])
+    union select unnest($48::uuid[])
 )
-insert into events (run_id, seq, type, ts, data)
-select e.run_id, e.seq, e.type, e.ts, e.data::jsonb
-from unnest($48::uuid[], $49::bigint[], $50::text[], $51::timestamptz[], $52::text[])
-    as e (run_id, seq, type, ts, data)
-on conflict (run_id, seq) do nothing";
+select ('a commit names run ' || n.id || ', which is not stored')::integer
+from named_runs n
+where not exists (select 1 from runs where runs.id = n.id)
+limit 1";
 
 /// The pool, as the write queue drives it.
 struct Writer(PgPool);

@@ -123,8 +123,8 @@ pub(super) fn attempt(row: &PgRow) -> Result<AttemptRecord, JournalError> {
 
 /// An event from its `data` column.
 pub(super) fn event(row: &PgRow) -> Result<Event, JournalError> {
-    let Json(event) = get::<Json<Event>>(row, "data")?;
-    Ok(event)
+    let data: &str = get(row, "data")?;
+    serde_json::from_str(data).map_err(|err| corrupt("event", err))
 }
 
 /// The usage columns shared by runs and tasks.

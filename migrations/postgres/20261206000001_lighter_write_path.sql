@@ -1,0 +1,20 @@
+-- The write path's cost on PostgreSQL (issue 5, BENCHMARKS.md): every event was
+-- parsed into `jsonb` on insert and printed back on every read, and every inserted
+-- task, attempt and event row ran a foreign-key trigger that locked its run's row.
+--
+-- Not expand-then-contract (migrations/README.md): a binary from before this
+-- migration reads `data` as JSON and fails on text, so stop older binaries before
+-- migrating. No deployment runs replicas yet (leases are not built), so none
+-- depends on a rolling upgrade.
+--
+-- Events keep the exact JSON text the engine encoded and clients receive: nothing
+-- queries inside it, so parsing it buys nothing (query it with `data::jsonb`). A NUL
+-- character, which `jsonb` cannot hold, now round-trips inside an event as `\u0000`.
+alter table events alter column data type text using data::text;
+
+-- The commit statement itself refuses a row of a run that is not stored (one index
+-- lookup per run of a batch instead of a trigger and a row lock per row). Runs are
+-- never deleted, so the cascades these constraints carried never ran.
+alter table events drop constraint events_run_id_fkey;
+alter table tasks drop constraint tasks_run_id_fkey;
+alter table attempts drop constraint attempts_run_id_fkey;
