@@ -346,6 +346,17 @@ impl CommitChain {
     }
 }
 
+/// Whether someone waits for a submitted commit before going on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    /// Someone waits for it (a call's attempt row, a run's end): write it at once.
+    Now,
+    /// Nobody waits for it: a later commit of its chain, which lands after it, is
+    /// what someone will wait for. The journal may hold it for a moment so that it
+    /// shares that commit's transaction (one flush instead of two).
+    Later,
+}
+
 /// Called once with a submitted commit's outcome (and the commit itself, handed
 /// back), after the commit is durable or has failed. It may run inside
 /// [`Journal::submit`] itself (a broken chain, an empty commit, a closed journal, or
@@ -369,8 +380,9 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
     /// [`OnCommitted`]). The commits of one [`CommitChain`] are written, and their `done`
     /// called, in submission order; once one fails, the chain's later ones fail
     /// unwritten. Commits submitted together may share one transaction with other
-    /// chains' commits.
-    fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted);
+    /// chains' commits. A commit submitted [`Urgency::Later`] may wait a moment for
+    /// company before it is written.
+    fn submit(&self, chain: &CommitChain, commit: Commit, urgency: Urgency, done: OnCommitted);
 
     /// A run by id, if it exists (and belongs to `tenant`, when one is given).
     async fn get_run(

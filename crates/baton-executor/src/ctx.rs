@@ -9,6 +9,7 @@ use baton_core::event::{Event, EventPayload};
 use baton_core::ids::RunId;
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, JournalError, RunState, TaskRecord, TelemetryRecord,
+    Urgency,
 };
 use baton_core::request::RunOptions;
 use baton_core::status::AttemptStatus;
@@ -162,7 +163,9 @@ impl RunCtx {
     /// and once one fails the later ones fail too. So a later commit that is durable
     /// implies this one is: a call's attempt row, waited for before the call, also
     /// makes every earlier write of the run durable. Before the run's task ends,
-    /// [`RunCtx::flush`] waits for what is left.
+    /// [`RunCtx::flush`] waits for what is left. It is submitted
+    /// [`Urgency::Later`], so the journal may hold it a moment to share the next
+    /// waited-for write's transaction.
     pub(crate) fn write_later(&self, write: Write) {
         self.submit(write, true);
     }
@@ -221,9 +224,11 @@ impl RunCtx {
                 events,
             };
             let engine = self.engine.clone();
+            let urgency = if later { Urgency::Later } else { Urgency::Now };
             self.engine.journal.submit(
                 &writer.chain,
                 commit,
+                urgency,
                 Box::new(move |result, commit| {
                     match &result {
                         Ok(()) => engine.hub.publish(&commit.events),

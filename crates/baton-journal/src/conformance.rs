@@ -17,7 +17,7 @@ use baton_core::graph::TaskSpec;
 use baton_core::ids::{AttemptId, RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, NewRun, RunQuery,
-    RunRecord, RunState, TaskRecord, TelemetryRecord,
+    RunRecord, RunState, TaskRecord, TelemetryRecord, Urgency,
 };
 use baton_core::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
 use baton_core::usage::{RunUsage, Usage};
@@ -1687,6 +1687,7 @@ fn submit_answered(
     journal.submit(
         chain,
         commit,
+        Urgency::Now,
         Box::new(move |result, _| {
             then();
             let _ = done.send(result);

@@ -31,7 +31,7 @@ use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, NewRun, OnCommitted,
-    RunQuery, RunRecord, TaskRecord, TelemetryRecord,
+    RunQuery, RunRecord, TaskRecord, TelemetryRecord, Urgency,
 };
 use sqlx::migrate::Migrator;
 
@@ -148,10 +148,10 @@ impl Journal for Store {
         }
     }
 
-    fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
+    fn submit(&self, chain: &CommitChain, commit: Commit, urgency: Urgency, done: OnCommitted) {
         match self {
-            Store::Sqlite(store) => store.submit(chain, commit, done),
-            Store::Postgres(store) => store.submit(chain, commit, done),
+            Store::Sqlite(store) => store.submit(chain, commit, urgency, done),
+            Store::Postgres(store) => store.submit(chain, commit, urgency, done),
         }
     }
 

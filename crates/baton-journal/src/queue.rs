@@ -9,6 +9,11 @@
 //! fails as `Unavailable` is tried again a few times before it is given up; and once
 //! a chain's commit is given up, its later commits fail unwritten (see
 //! [`CommitChain`]).
+//!
+//! A batch of commits nobody waits for ([`Urgency::Later`]) is held for up to
+//! [`LATER_WINDOW`], until a commit someone waits for joins it: in a chain of tasks, a
+//! task's end and the next task's start then share one transaction and one flush
+//! instead of taking one each, one after the other.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,13 +21,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_core::event::Event;
-use baton_core::journal::{Commit, CommitChain, JournalError, NewRun, OnCommitted};
+use baton_core::journal::{Commit, CommitChain, JournalError, NewRun, OnCommitted, Urgency};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::db_error;
 
 /// The most writes in one transaction.
 const WRITES_PER_BATCH: usize = 256;
+
+/// The longest a writer holds a batch of commits that nobody waits for, so that a
+/// commit someone waits for (in a chain of tasks, the next task's start, a moment
+/// later) shares their transaction. Their events are published that much later.
+pub(crate) const LATER_WINDOW: Duration = Duration::from_millis(2);
 
 /// How often a write that failed as `Unavailable` is tried before it is given up.
 /// Writes are idempotent, so trying again after an unknown outcome is harmless.
@@ -62,6 +72,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
 struct Queued {
     job: Job,
     chain: Option<CommitChain>,
+    urgency: Urgency,
     done: OnCommitted,
 }
 
@@ -128,6 +139,7 @@ impl WriteQueue {
                     events: events.to_vec(),
                 },
                 chain: None,
+                urgency: Urgency::Now,
                 done: answer_to(done),
             },
         );
@@ -145,6 +157,7 @@ impl WriteQueue {
             Queued {
                 job: Job::Commit(commit.clone()),
                 chain: None,
+                urgency: Urgency::Now,
                 done: answer_to(done),
             },
         );
@@ -152,7 +165,13 @@ impl WriteQueue {
     }
 
     /// Queues a chain's commit (see [`baton_core::journal::Journal::submit`]).
-    pub(crate) fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
+    pub(crate) fn submit(
+        &self,
+        chain: &CommitChain,
+        commit: Commit,
+        urgency: Urgency,
+        done: OnCommitted,
+    ) {
         if let Err(err) = chain.check() {
             return done(Err(err), commit);
         }
@@ -164,6 +183,7 @@ impl WriteQueue {
             Queued {
                 job: Job::Commit(commit),
                 chain: Some(chain.clone()),
+                urgency,
                 done,
             },
         );
@@ -181,18 +201,50 @@ impl WriteQueue {
 }
 
 /// One writer: takes the first write waiting, and every write queued behind it (up
-/// to a batch), and writes them together.
+/// to a batch), and writes them together; a batch nobody waits for first waits a
+/// moment for one somebody does (see [`LATER_WINDOW`]).
 async fn run_writer(backend: Arc<impl Backend>, mut receiver: mpsc::UnboundedReceiver<Queued>) {
     let mut batch = Vec::with_capacity(WRITES_PER_BATCH);
     while let Some(first) = receiver.recv().await {
         batch.push(first);
-        while batch.len() < WRITES_PER_BATCH {
-            match receiver.try_recv() {
-                Ok(queued) => batch.push(queued),
-                Err(_) => break,
-            }
+        take_queued(&mut receiver, &mut batch);
+        if batch.iter().all(|queued| queued.urgency == Urgency::Later) {
+            hold_for_company(&mut receiver, &mut batch).await;
         }
         write_batch(&*backend, &mut batch).await;
+    }
+}
+
+/// Adds the writes queued now to the batch, up to its size.
+fn take_queued(receiver: &mut mpsc::UnboundedReceiver<Queued>, batch: &mut Vec<Queued>) {
+    while batch.len() < WRITES_PER_BATCH {
+        match receiver.try_recv() {
+            Ok(queued) => batch.push(queued),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Adds arriving writes to a batch nobody waits for, until one arrives that somebody
+/// waits for (with whatever queued behind it), the batch is full, or
+/// [`LATER_WINDOW`] has passed.
+async fn hold_for_company(receiver: &mut mpsc::UnboundedReceiver<Queued>, batch: &mut Vec<Queued>) {
+    let window = tokio::time::sleep(LATER_WINDOW);
+    tokio::pin!(window);
+    while batch.len() < WRITES_PER_BATCH {
+        tokio::select! {
+            biased;
+            queued = receiver.recv() => {
+                let Some(queued) = queued else { return };
+                let urgency = queued.urgency;
+                batch.push(queued);
+                if urgency == Urgency::Now {
+                    take_queued(receiver, batch);
+                    return;
+                }
+            }
+            () = &mut window => return,
+        }
     }
 }
 
@@ -250,4 +302,132 @@ fn answer_to(caller: oneshot::Sender<Result<(), JournalError>>) -> OnCommitted {
 
 fn writer_gone() -> JournalError {
     db_error(sqlx::Error::PoolClosed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use baton_core::event::{Event, EventPayload};
+    use baton_core::ids::{RunId, TaskId};
+    use time::OffsetDateTime;
+    use tokio::time::Instant;
+
+    use super::*;
+
+    /// A backend that writes nothing and records how many jobs each write held.
+    #[derive(Default)]
+    struct Recorder {
+        writes: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait]
+    impl Backend for Arc<Recorder> {
+        async fn write(
+            &self,
+            jobs: &[&Job],
+        ) -> Result<Vec<Result<(), JournalError>>, JournalError> {
+            self.writes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(jobs.len());
+            Ok(jobs.iter().map(|_| Ok(())).collect())
+        }
+
+        fn is_closed(&self) -> bool {
+            false
+        }
+    }
+
+    impl Recorder {
+        fn writes(&self) -> Vec<usize> {
+            self.writes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        }
+    }
+
+    fn commit(run_id: RunId, seq: u64) -> Commit {
+        Commit {
+            events: vec![Event {
+                run_id,
+                seq,
+                ts: OffsetDateTime::now_utc(),
+                payload: EventPayload::TaskDelta {
+                    task_id: TaskId::parse("t").unwrap_or_else(|_| unreachable!()),
+                    text: "x".to_owned(),
+                },
+            }],
+            ..Commit::default()
+        }
+    }
+
+    fn submit(
+        queue: &WriteQueue,
+        chain: &CommitChain,
+        seq: u64,
+        urgency: Urgency,
+    ) -> oneshot::Receiver<Result<(), JournalError>> {
+        let (done, outcome) = oneshot::channel();
+        let run_id = RunId::new();
+        queue.submit(chain, commit(run_id, seq), urgency, answer_to(done));
+        outcome
+    }
+
+    /// Lets the writer task run until it waits again.
+    async fn let_the_writer_run() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_commit_is_held_until_a_waited_one_shares_its_transaction() {
+        let recorder = Arc::new(Recorder::default());
+        let queue = WriteQueue::start(recorder.clone(), 1);
+        let chain = CommitChain::for_run(RunId::new());
+        let began = Instant::now();
+
+        let later = submit(&queue, &chain, 1, Urgency::Later);
+        let_the_writer_run().await;
+        assert!(recorder.writes().is_empty(), "the later commit is held");
+        let now = submit(&queue, &chain, 2, Urgency::Now);
+
+        now.await.expect("an answer").expect("written");
+        later.await.expect("an answer").expect("written");
+        assert_eq!(recorder.writes(), vec![2], "one transaction for both");
+        assert!(
+            began.elapsed() < LATER_WINDOW,
+            "the waited commit did not wait"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_commit_alone_is_written_once_the_window_has_passed() {
+        let recorder = Arc::new(Recorder::default());
+        let queue = WriteQueue::start(recorder.clone(), 1);
+        let chain = CommitChain::for_run(RunId::new());
+        let began = Instant::now();
+
+        let later = submit(&queue, &chain, 1, Urgency::Later);
+        later.await.expect("an answer").expect("written");
+
+        assert_eq!(recorder.writes(), vec![1]);
+        assert!(began.elapsed() >= LATER_WINDOW, "{:?}", began.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waited_commit_alone_is_written_at_once() {
+        let recorder = Arc::new(Recorder::default());
+        let queue = WriteQueue::start(recorder.clone(), 1);
+        let chain = CommitChain::for_run(RunId::new());
+        let began = Instant::now();
+
+        let now = submit(&queue, &chain, 1, Urgency::Now);
+        now.await.expect("an answer").expect("written");
+
+        assert_eq!(recorder.writes(), vec![1]);
+        assert_eq!(began.elapsed(), Duration::ZERO);
+    }
 }

@@ -12,6 +12,7 @@ use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, LatencySum, NewRun,
     OnCommitted, ProviderUsage, RunQuery, RunRecord, RunState, TaskRecord, TelemetryRecord,
+    Urgency,
 };
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 use baton_core::usage::RunUsage;
@@ -304,7 +305,8 @@ impl Journal for MemoryJournal {
         self.write(commit)
     }
 
-    fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
+    /// Writes at once whatever the urgency (unless held back by the test).
+    fn submit(&self, chain: &CommitChain, commit: Commit, _urgency: Urgency, done: OnCommitted) {
         {
             let mut held = lock(&self.held);
             if let Some(held_back) = &mut held.0 {

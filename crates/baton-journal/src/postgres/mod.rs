@@ -14,7 +14,7 @@ use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, JournalError, JournalStats, NewRun, OnCommitted, RunQuery,
-    RunRecord, RunState, TaskRecord, TelemetryRecord,
+    RunRecord, RunState, TaskRecord, TelemetryRecord, Urgency,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
@@ -132,8 +132,14 @@ impl PgStore {
     }
 
     /// Queues a run's commit without waiting (see `Journal::submit`).
-    pub(crate) fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
-        self.queue.submit(chain, commit, done);
+    pub(crate) fn submit(
+        &self,
+        chain: &CommitChain,
+        commit: Commit,
+        urgency: Urgency,
+        done: OnCommitted,
+    ) {
+        self.queue.submit(chain, commit, urgency, done);
     }
 
     pub(crate) async fn load_telemetry(&self) -> Result<Vec<TelemetryRecord>, JournalError> {

@@ -17,7 +17,7 @@ use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, JournalError, JournalStats, NewRun, OnCommitted, RunQuery,
-    RunRecord, RunState, TaskRecord, TelemetryRecord,
+    RunRecord, RunState, TaskRecord, TelemetryRecord, Urgency,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -164,8 +164,14 @@ impl SqliteStore {
     }
 
     /// Queues a run's commit without waiting (see `Journal::submit`).
-    pub(crate) fn submit(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
-        self.queue.submit(chain, commit, done);
+    pub(crate) fn submit(
+        &self,
+        chain: &CommitChain,
+        commit: Commit,
+        urgency: Urgency,
+        done: OnCommitted,
+    ) {
+        self.queue.submit(chain, commit, urgency, done);
     }
 }
 
