@@ -26,7 +26,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use crate::codec::{
-    Merged, attempt_columns, event_json, run_columns, sqlite_time, task_columns, tenant_to_db,
+    Merged, attempt_columns, event_json, sqlite_time, task_columns, tenant_to_db,
     terminal_run_statuses, to_db_int, to_json,
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
@@ -191,13 +191,12 @@ async fn create_run(
     let tenant = tenant_to_db(run.tenant.as_deref());
 
     let inserted: Option<String> = sqlx::query_scalar(
-        "insert into runs (id, tenant, request, idempotency_key, request_hash, status, \
-             created_at, updated_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+        "insert into runs (id, tenant, idempotency_key, request_hash, status, \
+             created_at, updated_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
              on conflict (tenant, idempotency_key) do nothing returning id",
     )
     .bind(&id)
     .bind(tenant)
-    .bind(request)
     .bind(run.idempotency_key.as_deref())
     .bind(run.request_hash.as_deref())
     .bind(run.status.as_str())
@@ -220,8 +219,25 @@ async fn create_run(
         let existing = RunId::from_str(&existing).map_err(|error| corrupt("run id", error))?;
         return Ok(Err(JournalError::IdempotencyKeyTaken { existing }));
     }
+    sqlx::query("insert into run_documents (run_id, request) values (?1, ?2)")
+        .bind(&id)
+        .bind(request)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     insert_events(conn, &events).await?;
     Ok(Ok(()))
+}
+
+/// The columns of a run (those `run_columns!` names) and the tables they come from:
+/// on SQLite the request and the plan live in `run_documents`, apart from the row the
+/// engine rewrites with every call's usage. `where` clauses follow it.
+macro_rules! sqlite_run_columns {
+    () => {
+        "runs.id, tenant, d.request, idempotency_key, request_hash, status, d.plan, output, \
+         error, llm_calls, tokens_in, tokens_out, cost_usd, created_at, updated_at, \
+         started_at, finished_at from runs join run_documents d on d.run_id = runs.id"
+    };
 }
 
 impl SqliteStore {
@@ -299,8 +315,8 @@ impl SqliteStore {
     ) -> Result<Option<RunRecord>, JournalError> {
         let mut builder = QueryBuilder::<Sqlite>::new("select ");
         builder
-            .push(run_columns!())
-            .push(" from runs where id = ")
+            .push(sqlite_run_columns!())
+            .push(" where id = ")
             .push_bind(id.to_string());
         if let Some(tenant) = tenant {
             builder.push(" and tenant = ").push_bind(tenant);
@@ -320,8 +336,8 @@ impl SqliteStore {
     ) -> Result<Option<RunRecord>, JournalError> {
         let row = sqlx::query(concat!(
             "select ",
-            run_columns!(),
-            " from runs where tenant = ?1 and idempotency_key = ?2"
+            sqlite_run_columns!(),
+            " where tenant = ?1 and idempotency_key = ?2"
         ))
         .bind(tenant_to_db(tenant))
         .bind(key)
@@ -333,7 +349,7 @@ impl SqliteStore {
 
     pub(crate) async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, JournalError> {
         let mut builder = QueryBuilder::<Sqlite>::new("select ");
-        builder.push(run_columns!()).push(" from runs where true");
+        builder.push(sqlite_run_columns!()).push(" where true");
         if let Some(tenant) = &query.tenant {
             builder.push(" and tenant = ").push_bind(tenant.as_str());
         }
@@ -410,8 +426,8 @@ impl SqliteStore {
     pub(crate) async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError> {
         let found = sqlx::query(concat!(
             "select ",
-            run_columns!(),
-            " from runs where status not in ",
+            sqlite_run_columns!(),
+            " where status not in ",
             terminal_run_statuses!(),
             " order by id"
         ))
@@ -604,6 +620,11 @@ impl<'a> Rows<'a> {
         for chunk in self.runs.chunks(ROWS_PER_STATEMENT) {
             execute(conn, RunValues::update(chunk, &self.updated_at)).await?;
         }
+        let planned: Vec<&RunValues<'_>> =
+            self.runs.iter().filter(|run| run.plan.is_some()).collect();
+        for chunk in planned.chunks(ROWS_PER_STATEMENT) {
+            execute(conn, RunValues::store_plans(chunk)).await?;
+        }
         for chunk in self.tasks.chunks(ROWS_PER_STATEMENT) {
             execute(conn, TaskValues::upsert(chunk)).await?;
         }
@@ -706,10 +727,10 @@ impl<'a> RunValues<'a> {
     /// order pushed).
     fn update<'q>(rows: &'q [Self], updated_at: &'q str) -> QueryBuilder<'q, Sqlite> {
         let mut builder = QueryBuilder::<Sqlite>::new(
-            "update runs set status = v.column2, plan = coalesce(v.column3, runs.plan), \
-             output = v.column4, error = v.column5, llm_calls = v.column6, \
-             tokens_in = v.column7, tokens_out = v.column8, cost_usd = v.column9, \
-             started_at = v.column10, finished_at = v.column11, updated_at = ",
+            "update runs set status = v.column2, \
+             output = v.column3, error = v.column4, llm_calls = v.column5, \
+             tokens_in = v.column6, tokens_out = v.column7, cost_usd = v.column8, \
+             started_at = v.column9, finished_at = v.column10, updated_at = ",
         );
         builder.push_bind(updated_at).push(" from (");
         builder.push_values(rows, |mut values, row| {
@@ -717,7 +738,6 @@ impl<'a> RunValues<'a> {
             values
                 .push_bind(row.id.as_str())
                 .push_bind(state.status.as_str())
-                .push_bind(row.plan.as_deref())
                 .push_bind(state.output.as_deref())
                 .push_bind(row.error.as_deref())
                 .push_bind(to_db_int(state.usage.llm_calls))
@@ -728,6 +748,19 @@ impl<'a> RunValues<'a> {
                 .push_bind(row.finished_at.as_deref());
         });
         builder.push(") as v where runs.id = v.column1");
+        builder
+    }
+
+    /// Stores the plans these runs set (each has one), beside their rows.
+    fn store_plans<'q>(rows: &'q [&'q Self]) -> QueryBuilder<'q, Sqlite> {
+        let mut builder =
+            QueryBuilder::<Sqlite>::new("update run_documents set plan = v.column2 from (");
+        builder.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.id.as_str())
+                .push_bind(row.plan.as_deref());
+        });
+        builder.push(") as v where run_documents.run_id = v.column1");
         builder
     }
 }

@@ -8,3 +8,4 @@ mod migrations;
 mod stories;
 mod support;
 mod test_db;
+mod upgrade;
