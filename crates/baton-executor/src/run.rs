@@ -417,10 +417,12 @@ async fn schedule(
                 .filter_map(|&d| Some((tasks[d].task_id.clone(), tasks[d].output.clone()?)))
                 .collect();
             let record = tasks[position].clone();
-            running.push(async move {
+            // Boxed: a `FuturesUnordered` allocates a stub task the size of its
+            // future, so each run would pay for one more task future than it runs.
+            running.push(Box::pin(async move {
                 let (record, end) = run_task(ctx, graph.task(position), record, outputs).await;
                 (position, record, end)
-            });
+            }));
         }
         let Some((position, record, end)) = running.next().await else {
             break;
