@@ -3,7 +3,7 @@
 -- task, attempt and event row ran a foreign-key trigger that locked its run's row.
 --
 -- Not expand-then-contract (migrations/README.md): a binary from before this
--- migration reads `data` as JSON and fails on text, so stop older binaries before
+-- migration reads these columns as JSON and fails on text, so stop older binaries before
 -- migrating. No deployment runs replicas yet (leases are not built), so none
 -- depends on a rolling upgrade.
 --
@@ -11,6 +11,13 @@
 -- queries inside it, so parsing it buys nothing (query it with `data::jsonb`). A NUL
 -- character, which `jsonb` cannot hold, now round-trips inside an event as `\u0000`.
 alter table events alter column data type text using data::text;
+
+-- The same for the other JSON that nothing queries inside and the engine writes
+-- often: a task's spec (sent with every upsert of the task), the run's request and
+-- plan. A run's `error` and the router's saved state stay `jsonb`.
+alter table tasks alter column spec type text using spec::text;
+alter table runs alter column request type text using request::text;
+alter table runs alter column plan type text using plan::text;
 
 -- The commit statement itself refuses a row of a run that is not stored (one index
 -- lookup per run of a batch instead of a trigger and a row lock per row). Runs are

@@ -391,7 +391,7 @@ group by provider";
 const CREATE_RUN_SQL: &str = "\
 with new_run as (
     insert into runs (id, tenant, request, idempotency_key, request_hash, status, created_at, updated_at)
-    values ($1, $2, $3::jsonb, $4, $5, $6, $7, $7)
+    values ($1, $2, $3, $4, $5, $6, $7, $7)
     on conflict on constraint runs_idempotency_key_key do nothing
     returning id
 ),
@@ -417,7 +417,7 @@ const COMMIT_SQL: &str = "\
 with run_update as (
     update runs set
         status = r.status,
-        plan = coalesce(r.plan::jsonb, runs.plan),
+        plan = coalesce(r.plan, runs.plan),
         output = r.output,
         error = r.error::jsonb,
         llm_calls = r.llm_calls,
@@ -436,7 +436,7 @@ with run_update as (
 task_upsert as (
     insert into tasks (run_id, task_id, position, spec, status, output, error, provider, model,
         attempts, llm_calls, tokens_in, tokens_out, cost_usd, started_at, finished_at)
-    select t.run_id, t.task_id, t.position, t.spec::jsonb, t.status, t.output, t.error,
+    select t.run_id, t.task_id, t.position, t.spec, t.status, t.output, t.error,
         t.provider, t.model, t.attempts, t.llm_calls, t.tokens_in, t.tokens_out, t.cost_usd,
         t.started_at, t.finished_at
     from unnest($13::uuid[], $14::text[], $15::bigint[], $16::text[], $17::text[], $18::text[],

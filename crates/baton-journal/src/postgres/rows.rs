@@ -20,8 +20,10 @@ use crate::error::corrupt;
 /// A run from the columns `run_columns!` names.
 pub(super) fn run(row: &PgRow) -> Result<RunRecord, JournalError> {
     let id = RunId::from_uuid(get::<Uuid>(row, "id")?);
-    let Json(request) = get::<Json<serde_json::Value>>(row, "request")?;
-    let plan = get::<Option<Json<serde_json::Value>>>(row, "plan")?.map(|Json(plan)| plan);
+    let request = json_text(get(row, "request")?, "request")?;
+    let plan = get::<Option<&str>>(row, "plan")?
+        .map(|plan| json_text(plan, "plan"))
+        .transpose()?;
     let error = get::<Option<Json<RunError>>>(row, "error")?.map(|Json(error)| error);
     let status = get::<String>(row, "status")?;
     Ok(RunRecord {
@@ -59,7 +61,7 @@ pub(super) fn telemetry(row: &PgRow) -> Result<TelemetryRecord, JournalError> {
 /// A task from the columns `task_columns!` names.
 pub(super) fn task(row: &PgRow) -> Result<TaskRecord, JournalError> {
     let task_id = get::<String>(row, "task_id")?;
-    let Json(spec) = get::<Json<TaskSpec>>(row, "spec")?;
+    let spec: TaskSpec = json_text(get(row, "spec")?, "spec")?;
     let status = get::<String>(row, "status")?;
     Ok(TaskRecord {
         run_id: RunId::from_uuid(get(row, "run_id")?),
@@ -123,8 +125,7 @@ pub(super) fn attempt(row: &PgRow) -> Result<AttemptRecord, JournalError> {
 
 /// An event from its `data` column.
 pub(super) fn event(row: &PgRow) -> Result<Event, JournalError> {
-    let data: &str = get(row, "data")?;
-    serde_json::from_str(data).map_err(|err| corrupt("event", err))
+    json_text(get(row, "data")?, "event")
 }
 
 /// The usage columns shared by runs and tasks.
@@ -146,6 +147,11 @@ fn count_or_zero(row: &PgRow, column: &str) -> Result<u64, JournalError> {
 }
 
 /// One column, or `Corrupt` naming it.
+/// A column that holds JSON as text.
+fn json_text<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> Result<T, JournalError> {
+    serde_json::from_str(text).map_err(|error| corrupt(column, error))
+}
+
 fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, JournalError>
 where
     T: Decode<'r, Postgres> + Type<Postgres>,
