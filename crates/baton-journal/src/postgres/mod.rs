@@ -405,15 +405,10 @@ new_events as (
 )
 select id from new_run";
 
-/// Applies commits in one statement: the run updates, the task and attempt upserts,
-/// the event inserts, and the telemetry upserts (a stored row newer than the given one
-/// is kept). A statement is atomic, so nothing lands unless everything does.
-///
-/// A task, attempt or event of a run that is not stored fails the statement (the
-/// tables have no foreign keys, whose triggers locked the run's row for every
-/// inserted row): the final `select` casts a message naming the run to an integer,
-/// which fails as a data exception (SQLSTATE 22P02, `Corrupt`) and undoes the lot.
-const COMMIT_SQL: &str = "\
+/// The run, task and attempt writes of the commit statement ($1–$47).
+macro_rules! commit_head {
+    () => {
+        "\
 with run_update as (
     update runs set
         status = r.status,
@@ -488,6 +483,14 @@ attempt_upsert as (
         started_at = excluded.started_at,
         finished_at = excluded.finished_at
 ),
+"
+    };
+}
+
+/// The telemetry upsert of the commit statement ($53–$56).
+macro_rules! commit_telemetry {
+    () => {
+        "\
 telemetry_upsert as (
     insert into telemetry (provider, model, state, updated_at)
     select t.provider, t.model, t.state::jsonb, t.updated_at
@@ -498,6 +501,14 @@ telemetry_upsert as (
         updated_at = excluded.updated_at
     where telemetry.updated_at <= excluded.updated_at
 ),
+"
+    };
+}
+
+/// The event inserts ($48–$52) and the check that every run named is stored.
+macro_rules! commit_tail {
+    () => {
+        "\
 event_insert as (
     insert into events (run_id, seq, type, ts, data)
     select e.run_id, e.seq, e.type, e.ts, e.data
@@ -513,7 +524,26 @@ named_runs as (
 select ('a commit names run ' || n.id || ', which is not stored')::integer
 from named_runs n
 where not exists (select 1 from runs where runs.id = n.id)
-limit 1";
+limit 1"
+    };
+}
+/// Applies commits in one statement: the run updates, the task and attempt upserts,
+/// the event inserts, and the telemetry upserts (a stored row newer than the given one
+/// is kept). A statement is atomic, so nothing lands unless everything does.
+///
+/// A task, attempt or event of a run that is not stored fails the statement (the
+/// tables have no foreign keys, whose triggers locked the run's row for every
+/// inserted row): the final `select` casts a message naming the run to an integer,
+/// which fails as a data exception (SQLSTATE 22P02, `Corrupt`) and undoes the lot.
+///
+/// A batch without router state uses [`COMMIT_WITHOUT_TELEMETRY_SQL`]: every part of
+/// the statement is set up on each execution, even over empty arrays, and that one
+/// part is the one most batches leave empty (the state is saved at most once a
+/// second per model after successes).
+const COMMIT_SQL: &str = concat!(commit_head!(), commit_telemetry!(), commit_tail!());
+
+/// [`COMMIT_SQL`] without the telemetry upsert (and its parameters, the last four).
+const COMMIT_WITHOUT_TELEMETRY_SQL: &str = concat!(commit_head!(), commit_tail!());
 
 /// The pool, as the write queue drives it.
 struct Writer(PgPool);
@@ -604,7 +634,7 @@ async fn create_run(
     }
 }
 
-/// Commits merged (see `Merged`) into the columns of one `COMMIT_SQL` statement.
+/// Commits merged (see `Merged`) into the columns of one [`COMMIT_SQL`] statement.
 struct CommitColumns<'a> {
     runs: RunColumns<'a>,
     tasks: TaskColumns<'a>,
@@ -633,7 +663,13 @@ impl<'a> CommitColumns<'a> {
             &self.events,
             &self.telemetry,
         );
-        sqlx::query(COMMIT_SQL)
+        let with_telemetry = !telemetry.providers.is_empty();
+        let sql = if with_telemetry {
+            COMMIT_SQL
+        } else {
+            COMMIT_WITHOUT_TELEMETRY_SQL
+        };
+        let query = sqlx::query(sql)
             // The run updates.
             .bind(&runs.ids)
             .bind(&runs.statuses)
@@ -689,15 +725,18 @@ impl<'a> CommitColumns<'a> {
             .bind(&events.seqs)
             .bind(&events.types)
             .bind(&events.ts)
-            .bind(&events.data)
+            .bind(&events.data);
+        let query = if with_telemetry {
             // The router's state.
-            .bind(&telemetry.providers)
-            .bind(&telemetry.models)
-            .bind(&telemetry.states)
-            .bind(&telemetry.updated_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
+            query
+                .bind(&telemetry.providers)
+                .bind(&telemetry.models)
+                .bind(&telemetry.states)
+                .bind(&telemetry.updated_at)
+        } else {
+            query
+        };
+        query.execute(&mut *conn).await.map_err(db_error)?;
         Ok(())
     }
 }
