@@ -5,7 +5,8 @@
 -- Not expand-then-contract (migrations/README.md): a binary from before this
 -- migration reads these columns as JSON and fails on text, so stop older binaries before
 -- migrating. No deployment runs replicas yet (leases are not built), so none
--- depends on a rolling upgrade.
+-- depends on a rolling upgrade. The type changes rewrite `events`, `tasks` and `runs`
+-- under an exclusive lock: on a large database, plan for the time that takes.
 --
 -- Events keep the exact JSON text the engine encoded and clients receive: nothing
 -- queries inside it, so parsing it buys nothing (query it with `data::jsonb`). A NUL
