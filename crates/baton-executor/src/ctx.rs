@@ -152,7 +152,7 @@ impl RunCtx {
     /// tried it again first), the run's later writes fail too: its stored events
     /// never have a gap.
     pub(crate) async fn write(&self, write: Write) -> Result<(), JournalError> {
-        match self.submit(write, false) {
+        match self.submit(write, Urgency::Now) {
             Some(outcome) => outcome.await.unwrap_or_else(|_| Err(dropped())),
             None => Ok(()),
         }
@@ -167,7 +167,7 @@ impl RunCtx {
     /// [`Urgency::Later`], so the journal may hold it a moment to share the next
     /// waited-for write's transaction.
     pub(crate) fn write_later(&self, write: Write) {
-        self.submit(write, true);
+        self.submit(write, Urgency::Later);
     }
 
     /// Waits until the last write submitted with [`RunCtx::write_later`] (and so
@@ -186,12 +186,12 @@ impl RunCtx {
     }
 
     /// Numbers and submits a write, and returns where its outcome arrives; a write
-    /// submitted `later` becomes the run's pending one instead (its failure is
+    /// submitted [`Urgency::Later`] becomes the run's pending one instead (its failure is
     /// logged here, and shows again in every later write).
     fn submit(
         &self,
         write: Write,
-        later: bool,
+        urgency: Urgency,
     ) -> Option<oneshot::Receiver<Result<(), JournalError>>> {
         let (done, outcome) = oneshot::channel();
         let run_id = self.run_id;
@@ -224,7 +224,7 @@ impl RunCtx {
                 events,
             };
             let engine = self.engine.clone();
-            let urgency = if later { Urgency::Later } else { Urgency::Now };
+            let later = urgency == Urgency::Later;
             self.engine.journal.submit(
                 &writer.chain,
                 commit,

@@ -137,8 +137,7 @@ pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T
 
 /// An event as the JSON text to store. An event with a number JSON cannot hold (a
 /// NaN score would be written as `null` and then not read back) fails this commit
-/// instead of every later read of the run's log. (The candidates' `parts` are JSON
-/// values already, which cannot hold such numbers.)
+/// instead of every later read of the run's log.
 pub(crate) fn event_json(event: &Event) -> Result<String, JournalError> {
     if let Some(field) = event.payload.non_finite_field() {
         return Err(corrupt(

@@ -375,6 +375,13 @@ mod tests {
         outcome
     }
 
+    /// A queue with one writer over a recorder, and a chain to submit on.
+    fn one_writer() -> (Arc<Recorder>, WriteQueue, CommitChain) {
+        let recorder = Arc::new(Recorder::default());
+        let queue = WriteQueue::start(recorder.clone(), 1);
+        (recorder, queue, CommitChain::for_run(RunId::new()))
+    }
+
     /// Lets the writer task run until it waits again.
     async fn let_the_writer_run() {
         for _ in 0..10 {
@@ -384,9 +391,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_later_commit_is_held_until_a_waited_one_shares_its_transaction() {
-        let recorder = Arc::new(Recorder::default());
-        let queue = WriteQueue::start(recorder.clone(), 1);
-        let chain = CommitChain::for_run(RunId::new());
+        let (recorder, queue, chain) = one_writer();
         let began = Instant::now();
 
         let later = submit(&queue, &chain, 1, Urgency::Later);
@@ -405,9 +410,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_later_commit_alone_is_written_once_the_window_has_passed() {
-        let recorder = Arc::new(Recorder::default());
-        let queue = WriteQueue::start(recorder.clone(), 1);
-        let chain = CommitChain::for_run(RunId::new());
+        let (recorder, queue, chain) = one_writer();
         let began = Instant::now();
 
         let later = submit(&queue, &chain, 1, Urgency::Later);
@@ -419,9 +422,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_waited_commit_alone_is_written_at_once() {
-        let recorder = Arc::new(Recorder::default());
-        let queue = WriteQueue::start(recorder.clone(), 1);
-        let chain = CommitChain::for_run(RunId::new());
+        let (recorder, queue, chain) = one_writer();
         let began = Instant::now();
 
         let now = submit(&queue, &chain, 1, Urgency::Now);

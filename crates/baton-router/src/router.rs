@@ -589,10 +589,6 @@ impl Router {
                 }
             })
             .collect();
-        let skipped = skips
-            .iter()
-            .filter(|skip| matches!(skip, Some(Skip::Because(_))))
-            .count();
         let eligible: Vec<usize> = (0..models.len())
             .filter(|idx| skips[*idx].is_none())
             .collect();
@@ -638,17 +634,19 @@ impl Router {
 
         let mut order: Vec<usize> = (0..scored.len()).collect();
         order.sort_by(|a, b| scored[*b].total.total_cmp(&scored[*a].total).then(a.cmp(b)));
-        let mut candidates: Vec<Candidate> = Vec::with_capacity(eligible.len() + skipped);
-        candidates.extend(order.iter().map(|pos| {
-            let spec = &models[eligible[*pos]];
-            Candidate {
-                provider: spec.provider.clone(),
-                model: spec.model.clone(),
-                score: Some(scored[*pos].total),
-                parts: Some(score::parts_of(&scored[*pos])),
-                skipped: None,
-            }
-        }));
+        let mut candidates: Vec<Candidate> = order
+            .iter()
+            .map(|pos| {
+                let spec = &models[eligible[*pos]];
+                Candidate {
+                    provider: spec.provider.clone(),
+                    model: spec.model.clone(),
+                    score: Some(scored[*pos].total),
+                    parts: Some(score::parts_of(&scored[*pos])),
+                    skipped: None,
+                }
+            })
+            .collect();
         candidates.extend(
             models
                 .iter()

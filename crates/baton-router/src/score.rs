@@ -17,10 +17,6 @@ use baton_core::graph::Capability;
 use crate::catalogue::{MAX_TIER, MIN_TIER, ModelSpec};
 use crate::config::{ScoringConfig, Weights};
 
-/// The names of the parts, in the order they are scored.
-#[cfg(test)]
-pub(crate) const PART_NAMES: [&str; 5] = ["capability", "quality", "price", "latency", "success"];
-
 /// Costs below a millionth of a dollar count as that, so free models compare sanely.
 const COST_FLOOR_USD: f64 = 1e-6;
 /// Latencies below a millisecond count as one millisecond.
@@ -47,9 +43,9 @@ pub(crate) struct CallShape {
 /// One candidate's score.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Scored {
-    /// Each part, normalised to 0..=1, in `PART_NAMES` order.
+    /// Each part, normalised to 0..=1, in `Weights::by_part` order.
     pub(crate) normalised: [f64; 5],
-    /// Each part after weighting, in `PART_NAMES` order; they sum to `total`.
+    /// Each part after weighting, in `Weights::by_part` order; they sum to `total`.
     pub(crate) weighted: [f64; 5],
     /// The score, 0..=1.
     pub(crate) total: f64,

@@ -527,6 +527,7 @@ where not exists (select 1 from runs where runs.id = n.id)
 limit 1"
     };
 }
+
 /// Applies commits in one statement: the run updates, the task and attempt upserts,
 /// the event inserts, and the telemetry upserts (a stored row newer than the given one
 /// is kept). A statement is atomic, so nothing lands unless everything does.

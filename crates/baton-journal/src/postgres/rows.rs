@@ -14,15 +14,15 @@ use sqlx::{Decode, Postgres, Row, Type};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::codec::{from_db_u32, from_db_u64, parse_status, tenant_from_db};
+use crate::codec::{from_db_u32, from_db_u64, from_json, parse_status, tenant_from_db};
 use crate::error::corrupt;
 
 /// A run from the columns `run_columns!` names.
 pub(super) fn run(row: &PgRow) -> Result<RunRecord, JournalError> {
     let id = RunId::from_uuid(get::<Uuid>(row, "id")?);
-    let request = json_text(get(row, "request")?, "request")?;
+    let request = from_json(get(row, "request")?, "run request")?;
     let plan = get::<Option<&str>>(row, "plan")?
-        .map(|plan| json_text(plan, "plan"))
+        .map(|plan| from_json(plan, "run plan"))
         .transpose()?;
     let error = get::<Option<Json<RunError>>>(row, "error")?.map(|Json(error)| error);
     let status = get::<String>(row, "status")?;
@@ -61,7 +61,7 @@ pub(super) fn telemetry(row: &PgRow) -> Result<TelemetryRecord, JournalError> {
 /// A task from the columns `task_columns!` names.
 pub(super) fn task(row: &PgRow) -> Result<TaskRecord, JournalError> {
     let task_id = get::<String>(row, "task_id")?;
-    let spec: TaskSpec = json_text(get(row, "spec")?, "spec")?;
+    let spec: TaskSpec = from_json(get(row, "spec")?, "task spec")?;
     let status = get::<String>(row, "status")?;
     Ok(TaskRecord {
         run_id: RunId::from_uuid(get(row, "run_id")?),
@@ -125,7 +125,7 @@ pub(super) fn attempt(row: &PgRow) -> Result<AttemptRecord, JournalError> {
 
 /// An event from its `data` column.
 pub(super) fn event(row: &PgRow) -> Result<Event, JournalError> {
-    json_text(get(row, "data")?, "event")
+    from_json(get(row, "data")?, "event")
 }
 
 /// The usage columns shared by runs and tasks.
@@ -147,11 +147,6 @@ fn count_or_zero(row: &PgRow, column: &str) -> Result<u64, JournalError> {
 }
 
 /// One column, or `Corrupt` naming it.
-/// A column that holds JSON as text.
-fn json_text<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> Result<T, JournalError> {
-    serde_json::from_str(text).map_err(|error| corrupt(column, error))
-}
-
 fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, JournalError>
 where
     T: Decode<'r, Postgres> + Type<Postgres>,

@@ -26,7 +26,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use crate::codec::{
-    Merged, attempt_columns, event_json, sqlite_time, task_columns, tenant_to_db,
+    Merged, attempt_columns, event_json, run_columns, sqlite_time, task_columns, tenant_to_db,
     terminal_run_statuses, to_db_int, to_json,
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
@@ -229,14 +229,16 @@ async fn create_run(
     Ok(Ok(()))
 }
 
-/// The columns of a run (those `run_columns!` names) and the tables they come from:
-/// on SQLite the request and the plan live in `run_documents`, apart from the row the
-/// engine rewrites with every call's usage. `where` clauses follow it.
+/// The columns of a run (`run_columns!`) and the tables they come from: on SQLite the
+/// request and the plan live in `run_documents`, apart from the row the engine
+/// rewrites with every call's usage (no column name is in both). `where` clauses
+/// follow it.
 macro_rules! sqlite_run_columns {
     () => {
-        "runs.id, tenant, d.request, idempotency_key, request_hash, status, d.plan, output, \
-         error, llm_calls, tokens_in, tokens_out, cost_usd, created_at, updated_at, \
-         started_at, finished_at from runs join run_documents d on d.run_id = runs.id"
+        concat!(
+            run_columns!(),
+            " from runs join run_documents on run_documents.run_id = runs.id"
+        )
     };
 }
 

@@ -12,7 +12,7 @@ use baton_core::status::RunStatus;
 use baton_journal::{Store, TestDb};
 use time::OffsetDateTime;
 
-use crate::support::{finish, migrated_store, postgres_db, sqlite_db};
+use crate::support::{both_dbs, finish, migrated_store, postgres_db, sqlite_db};
 
 fn new_run() -> NewRun {
     NewRun {
@@ -104,9 +104,7 @@ async fn creating_a_run_id_twice_is_refused_as_corrupt_on_postgres() {
 /// it (escaped as `\u0000`) round-trips on both backends.
 #[tokio::test]
 async fn a_nul_character_in_an_event_round_trips_on_both_backends() {
-    let mut dbs = vec![sqlite_db()];
-    dbs.extend(postgres_db().await);
-    for db in dbs {
+    for db in both_dbs().await {
         check_nul_character_in_an_event(db).await;
     }
 }

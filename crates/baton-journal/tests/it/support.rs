@@ -52,6 +52,13 @@ pub(crate) async fn postgres_db() -> Option<TestDb> {
     Some(db)
 }
 
+/// A fresh SQLite database and, when the PostgreSQL half is on, a fresh PostgreSQL one.
+pub(crate) async fn both_dbs() -> Vec<TestDb> {
+    let mut dbs = vec![sqlite_db()];
+    dbs.extend(postgres_db().await);
+    dbs
+}
+
 /// A connected, migrated store on a test database.
 pub(crate) async fn migrated_store(db: &TestDb) -> Store {
     let store = Store::connect(&config(db))

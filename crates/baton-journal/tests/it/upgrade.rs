@@ -18,7 +18,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
-use crate::support::{finish, migrated_store, postgres_db, sqlite_db};
+use crate::support::{both_dbs, finish, migrated_store};
 
 /// The last migration of the first release.
 const FIRST_RELEASE: &str = "20261121000005";
@@ -157,9 +157,7 @@ async fn check_upgrade(db: TestDb) {
 
 #[tokio::test]
 async fn a_first_release_database_reads_back_the_same_after_migrating() {
-    let mut dbs = vec![sqlite_db()];
-    dbs.extend(postgres_db().await);
-    for db in dbs {
+    for db in both_dbs().await {
         check_upgrade(db).await;
     }
 }

@@ -235,7 +235,7 @@ proptest! {
         let weight_total = weights.total();
         for result in &scored {
             for (idx, part) in result.normalised.iter().enumerate() {
-                prop_assert!((0.0..=1.0).contains(part), "part {} = {}", PART_NAMES[idx], part);
+                prop_assert!((0.0..=1.0).contains(part), "part {} = {}", weights.by_part()[idx].0, part);
                 let weight = weights.by_part()[idx].1;
                 prop_assert!((result.weighted[idx] - part * weight / weight_total).abs() < 1e-12);
             }
