@@ -7,6 +7,12 @@
 //! waiting when a transaction ends are written together in the next one, so many
 //! runs share one `fsync`. Each caller is answered only once the transaction that
 //! holds its writes is committed.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands every request
+//! over to it and back, so a transaction is sent as one script (`begin immediate`,
+//! a multi-row statement per table, `commit`): one hand-off for the batch instead of
+//! one per statement. Only a batch that creates a run with an idempotency key goes
+//! statement by statement, because whether the run is stored depends on what is.
 
 mod rows;
 
@@ -22,7 +28,7 @@ use baton_core::journal::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use crate::codec::{
@@ -175,41 +181,87 @@ impl SqliteStore {
     }
 }
 
+/// A new run with its first events, encoded for SQLite.
+struct NewRunValues<'a> {
+    run: &'a NewRun,
+    id: String,
+    request: String,
+    created_at: String,
+    events: Vec<EventValues>,
+}
+
+impl<'a> NewRunValues<'a> {
+    fn new(run: &'a NewRun, events: &[Event]) -> Result<Self, JournalError> {
+        Ok(NewRunValues {
+            run,
+            id: run.id.to_string(),
+            request: to_json(&run.request, "run request")?,
+            created_at: sqlite_time(run.created_at)?,
+            events: events
+                .iter()
+                .map(EventValues::new)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    fn tenant(&self) -> &'a str {
+        tenant_to_db(self.run.tenant.as_deref())
+    }
+
+    /// Inserts the run's row; with `if_key_free`, only if its tenant's idempotency
+    /// key is free, returning its id if it was inserted.
+    fn insert_run<'q>(&'q self, script: &mut Script<'q>, if_key_free: bool) {
+        let builder = script.statement(
+            "insert into runs (id, tenant, idempotency_key, request_hash, status, \
+             created_at, updated_at) values (",
+        );
+        let created_at = self.created_at.as_str();
+        builder
+            .separated(", ")
+            .push_bind(self.id.as_str())
+            .push_bind(self.tenant())
+            .push_bind(self.run.idempotency_key.as_deref())
+            .push_bind(self.run.request_hash.as_deref())
+            .push_bind(self.run.status.as_str())
+            .push_bind(created_at)
+            .push_bind(created_at);
+        builder.push(")");
+        if if_key_free {
+            builder.push(" on conflict (tenant, idempotency_key) do nothing returning id");
+        }
+    }
+
+    /// Inserts the rest: the run's request and its first events.
+    fn insert_rest<'q>(&'q self, script: &mut Script<'q>) {
+        script
+            .statement("insert into run_documents (run_id, request) values (")
+            .separated(", ")
+            .push_bind(self.id.as_str())
+            .push_bind(self.request.as_str())
+            .push_unseparated(")");
+        insert_events(script, &self.events);
+    }
+}
+
 /// Stores a new run with its first events, unless its idempotency key is taken.
 async fn create_run(
     conn: &mut SqliteConnection,
-    run: &NewRun,
-    events: &[Event],
+    run: &NewRunValues<'_>,
 ) -> Result<Result<(), JournalError>, JournalError> {
-    let events = events
-        .iter()
-        .map(EventValues::new)
-        .collect::<Result<Vec<_>, _>>()?;
-    let request = to_json(&run.request, "run request")?;
-    let created_at = sqlite_time(run.created_at)?;
-    let id = run.id.to_string();
-    let tenant = tenant_to_db(run.tenant.as_deref());
-
-    let inserted: Option<String> = sqlx::query_scalar(
-        "insert into runs (id, tenant, idempotency_key, request_hash, status, \
-             created_at, updated_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
-             on conflict (tenant, idempotency_key) do nothing returning id",
-    )
-    .bind(&id)
-    .bind(tenant)
-    .bind(run.idempotency_key.as_deref())
-    .bind(run.request_hash.as_deref())
-    .bind(run.status.as_str())
-    .bind(created_at)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let mut insert = Script::new();
+    run.insert_run(&mut insert, true);
+    let inserted: Option<String> = insert
+        .builder
+        .build_query_scalar()
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
     if inserted.is_none() {
         // The tenant's idempotency key is taken; nothing was written.
         let existing: Option<String> =
             sqlx::query_scalar("select id from runs where tenant = ?1 and idempotency_key = ?2")
-                .bind(tenant)
-                .bind(run.idempotency_key.as_deref())
+                .bind(run.tenant())
+                .bind(run.run.idempotency_key.as_deref())
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(db_error)?;
@@ -219,13 +271,9 @@ async fn create_run(
         let existing = RunId::from_str(&existing).map_err(|error| corrupt("run id", error))?;
         return Ok(Err(JournalError::IdempotencyKeyTaken { existing }));
     }
-    sqlx::query("insert into run_documents (run_id, request) values (?1, ?2)")
-        .bind(&id)
-        .bind(request)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    insert_events(conn, &events).await?;
+    let mut rest = Script::new();
+    run.insert_rest(&mut rest);
+    rest.execute(conn).await?;
     Ok(Ok(()))
 }
 
@@ -512,13 +560,9 @@ fn is_in_memory(url: &str) -> bool {
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// Inserts events, several to a statement; an event already stored is kept as is.
-async fn insert_events(
-    conn: &mut SqliteConnection,
-    events: &[EventValues],
-) -> Result<(), JournalError> {
+fn insert_events<'q>(script: &mut Script<'q>, events: &'q [EventValues]) {
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let mut builder =
-            QueryBuilder::<Sqlite>::new("insert into events (run_id, seq, type, ts, data) ");
+        let builder = script.statement("insert into events (run_id, seq, type, ts, data) ");
         builder.push_values(chunk, |mut values, event| {
             values
                 .push_bind(event.run_id.as_str())
@@ -528,21 +572,47 @@ async fn insert_events(
                 .push_bind(event.data.as_str());
         });
         builder.push(" on conflict (run_id, seq) do nothing");
-        execute(conn, builder).await?;
     }
-    Ok(())
 }
 
-async fn execute(
-    conn: &mut SqliteConnection,
-    mut builder: QueryBuilder<'_, Sqlite>,
-) -> Result<(), JournalError> {
-    builder
-        .build()
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    Ok(())
+/// Statements joined into one query, so that SQLite runs them all for one request
+/// to the connection's worker thread (sqlx runs each SQLite connection on a thread
+/// of its own, and every request is a hand-off there and back). SQLite binds the
+/// `?` parameters of each statement in turn from the one list of arguments.
+struct Script<'q> {
+    builder: QueryBuilder<'q, Sqlite>,
+    empty: bool,
+}
+
+impl<'q> Script<'q> {
+    fn new() -> Self {
+        Script {
+            builder: QueryBuilder::new(""),
+            empty: true,
+        }
+    }
+
+    /// Starts the next statement with `sql`, for the caller to go on with.
+    fn statement(&mut self, sql: &str) -> &mut QueryBuilder<'q, Sqlite> {
+        if !self.empty {
+            self.builder.push(";\n");
+        }
+        self.empty = false;
+        self.builder.push(sql)
+    }
+
+    /// Runs the statements, in order; the first that fails stops the rest.
+    async fn execute(mut self, conn: &mut SqliteConnection) -> Result<(), JournalError> {
+        if self.empty {
+            return Ok(());
+        }
+        self.builder
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
 }
 
 /// The writer connection, as the write queue drives it.
@@ -551,23 +621,55 @@ struct Writer(SqlitePool);
 #[async_trait]
 impl Backend for Writer {
     async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError> {
-        // Encode the commits first, so that nothing can fail half-way for want of a
+        // Encode everything first, so that nothing can fail half-way for want of a
         // value and the write lock is held only for the writes.
         let commits = commits_of(jobs);
         let rows = Rows::new(&Merged::new(&commits))?;
-        let mut tx = self.0.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
-        // A run's commits are only submitted once it is created, so its creation
-        // never has to follow them.
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            outcomes.push(match job {
-                Job::Create { run, events } => create_run(&mut tx, run, events).await?,
-                Job::Commit(_) => Ok(()),
-            });
+        let creates = jobs
+            .iter()
+            .filter_map(|job| match job {
+                Job::Create { run, events } => Some(NewRunValues::new(run, events)),
+                Job::Commit(_) => None,
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self.0.acquire().await.map_err(db_error)?;
+        if creates.iter().any(|run| run.run.idempotency_key.is_some()) {
+            // Whether a run is stored depends on what is: statement by statement.
+            let mut tx = conn.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            let mut creates = creates.iter();
+            for job in jobs {
+                outcomes.push(match job {
+                    Job::Create { .. } => match creates.next() {
+                        Some(run) => create_run(&mut tx, run).await?,
+                        None => return Err(corrupt("batch", "a create was not encoded")),
+                    },
+                    Job::Commit(_) => Ok(()),
+                });
+            }
+            rows.write(&mut tx).await?;
+            tx.commit().await.map_err(db_error)?;
+            return Ok(outcomes);
         }
-        rows.write(&mut tx).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(outcomes)
+        // Otherwise the whole transaction is one script: one request to the
+        // connection's thread instead of one per statement. A run's commits are only
+        // submitted once it is created, so its creation never has to follow them.
+        let mut script = Script::new();
+        script.statement(BEGIN_WRITE);
+        for run in &creates {
+            run.insert_run(&mut script, false);
+            run.insert_rest(&mut script);
+        }
+        rows.push(&mut script);
+        script.statement("commit");
+        if let Err(error) = script.execute(&mut conn).await {
+            // A statement failed: the script stopped there, inside the transaction.
+            if let Err(rollback) = sqlx::query("rollback").execute(&mut *conn).await {
+                tracing::warn!(error = %rollback, "rolling back a failed write failed");
+            }
+            return Err(error);
+        }
+        Ok(jobs.iter().map(|_| Ok(())).collect())
     }
 
     fn is_closed(&self) -> bool {
@@ -617,27 +719,32 @@ impl<'a> Rows<'a> {
         })
     }
 
-    /// Writes every row, a few statements for the lot.
+    /// Writes every row: a few statements for the lot, sent as one script.
     async fn write(&self, conn: &mut SqliteConnection) -> Result<(), JournalError> {
+        let mut script = Script::new();
+        self.push(&mut script);
+        script.execute(conn).await
+    }
+
+    fn push<'q>(&'q self, script: &mut Script<'q>) {
         for chunk in self.runs.chunks(ROWS_PER_STATEMENT) {
-            execute(conn, RunValues::update(chunk, &self.updated_at)).await?;
+            RunValues::update(script, chunk, &self.updated_at);
         }
         let planned: Vec<&RunValues<'_>> =
             self.runs.iter().filter(|run| run.plan.is_some()).collect();
         for chunk in planned.chunks(ROWS_PER_STATEMENT) {
-            execute(conn, RunValues::store_plans(chunk)).await?;
+            RunValues::store_plans(script, chunk);
         }
         for chunk in self.tasks.chunks(ROWS_PER_STATEMENT) {
-            execute(conn, TaskValues::upsert(chunk)).await?;
+            TaskValues::upsert(script, chunk);
         }
         for chunk in self.attempts.chunks(ROWS_PER_STATEMENT) {
-            execute(conn, AttemptValues::upsert(chunk)).await?;
+            AttemptValues::upsert(script, chunk);
         }
-        insert_events(conn, &self.events).await?;
+        insert_events(script, &self.events);
         for chunk in self.telemetry.chunks(ROWS_PER_STATEMENT) {
-            execute(conn, TelemetryValues::upsert(chunk)).await?;
+            TelemetryValues::upsert(script, chunk);
         }
-        Ok(())
     }
 }
 
@@ -679,10 +786,9 @@ impl<'a> TelemetryValues<'a> {
     }
 
     /// Inserts the rows, or replaces each stored one unless that one is newer.
-    fn upsert<'q>(rows: &'q [Self]) -> QueryBuilder<'q, Sqlite> {
-        let mut builder = QueryBuilder::<Sqlite>::new(
-            "insert into telemetry (provider, model, state, updated_at) ",
-        );
+    fn upsert<'q>(script: &mut Script<'q>, rows: &'q [Self]) {
+        let builder =
+            script.statement("insert into telemetry (provider, model, state, updated_at) ");
         builder.push_values(rows, |mut values, row| {
             values
                 .push_bind(row.record.provider.as_str())
@@ -694,7 +800,6 @@ impl<'a> TelemetryValues<'a> {
             " on conflict (provider, model) do update set state = excluded.state, \
              updated_at = excluded.updated_at where excluded.updated_at >= telemetry.updated_at",
         );
-        builder
     }
 }
 
@@ -727,8 +832,8 @@ impl<'a> RunValues<'a> {
 
     /// Updates the runs from a list of values (their columns are `column1`… in the
     /// order pushed).
-    fn update<'q>(rows: &'q [Self], updated_at: &'q str) -> QueryBuilder<'q, Sqlite> {
-        let mut builder = QueryBuilder::<Sqlite>::new(
+    fn update<'q>(script: &mut Script<'q>, rows: &'q [Self], updated_at: &'q str) {
+        let builder = script.statement(
             "update runs set status = v.column2, \
              output = v.column3, error = v.column4, llm_calls = v.column5, \
              tokens_in = v.column6, tokens_out = v.column7, cost_usd = v.column8, \
@@ -750,20 +855,17 @@ impl<'a> RunValues<'a> {
                 .push_bind(row.finished_at.as_deref());
         });
         builder.push(") as v where runs.id = v.column1");
-        builder
     }
 
     /// Stores the plans these runs set (each has one), beside their rows.
-    fn store_plans<'q>(rows: &'q [&'q Self]) -> QueryBuilder<'q, Sqlite> {
-        let mut builder =
-            QueryBuilder::<Sqlite>::new("update run_documents set plan = v.column2 from (");
+    fn store_plans<'q>(script: &mut Script<'q>, rows: &[&'q Self]) {
+        let builder = script.statement("update run_documents set plan = v.column2 from (");
         builder.push_values(rows, |mut values, row| {
             values
                 .push_bind(row.id.as_str())
                 .push_bind(row.plan.as_deref());
         });
         builder.push(") as v where run_documents.run_id = v.column1");
-        builder
     }
 }
 
@@ -787,8 +889,8 @@ impl<'a> TaskValues<'a> {
         })
     }
 
-    fn upsert<'q>(rows: &'q [Self]) -> QueryBuilder<'q, Sqlite> {
-        let mut builder = QueryBuilder::<Sqlite>::new(
+    fn upsert<'q>(script: &mut Script<'q>, rows: &'q [Self]) {
+        let builder = script.statement(
             "insert into tasks (run_id, task_id, position, spec, status, output, error, provider, \
              model, attempts, llm_calls, tokens_in, tokens_out, cost_usd, started_at, finished_at) ",
         );
@@ -821,7 +923,6 @@ impl<'a> TaskValues<'a> {
              cost_usd = excluded.cost_usd, started_at = excluded.started_at, \
              finished_at = excluded.finished_at",
         );
-        builder
     }
 }
 
@@ -845,8 +946,8 @@ impl<'a> AttemptValues<'a> {
         })
     }
 
-    fn upsert<'q>(rows: &'q [Self]) -> QueryBuilder<'q, Sqlite> {
-        let mut builder = QueryBuilder::<Sqlite>::new(
+    fn upsert<'q>(script: &mut Script<'q>, rows: &'q [Self]) {
+        let builder = script.statement(
             "insert into attempts (id, run_id, task_id, kind, number, provider, model, status, \
              reserved_cost_usd, tokens_in, tokens_out, tokens_cached, tokens_reasoning, \
              usage_estimated, cost_usd, latency_ms, error, started_at, finished_at) ",
@@ -886,6 +987,5 @@ impl<'a> AttemptValues<'a> {
              latency_ms = excluded.latency_ms, error = excluded.error, \
              started_at = excluded.started_at, finished_at = excluded.finished_at",
         );
-        builder
     }
 }
