@@ -12,7 +12,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of the system allocator: measured in BENCHMARKS.md.
+/// mimalloc instead of the system allocator: measured in BENCHMARKS.md. It is built
+/// without transparent huge pages (`no_thp`): asking the kernel for them made it zero
+/// whole 2 MiB pages at first touch, which cost time and resident memory (W4).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
