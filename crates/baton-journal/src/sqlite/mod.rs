@@ -232,14 +232,19 @@ impl<'a> NewRunValues<'a> {
     }
 
     /// Inserts the rest: the run's request and its first events.
-    fn insert_rest<'q>(&'q self, script: &mut Script<'q>) {
+    async fn insert_rest<'q>(
+        &'q self,
+        script: &mut Script<'q>,
+        conn: &mut SqliteConnection,
+    ) -> Result<(), JournalError> {
         script
             .statement("insert into run_documents (run_id, request) values (")
             .separated(", ")
             .push_bind(self.id.as_str())
             .push_bind(self.request.as_str())
             .push_unseparated(")");
-        insert_events(script, &self.events);
+        script.pushed(conn, 1).await?;
+        insert_events(script, conn, &self.events).await
     }
 }
 
@@ -272,8 +277,8 @@ async fn create_run(
         return Ok(Err(JournalError::IdempotencyKeyTaken { existing }));
     }
     let mut rest = Script::new();
-    run.insert_rest(&mut rest);
-    rest.execute(conn).await?;
+    run.insert_rest(&mut rest, conn).await?;
+    rest.send(conn).await?;
     Ok(Ok(()))
 }
 
@@ -560,7 +565,11 @@ fn is_in_memory(url: &str) -> bool {
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// Inserts events, several to a statement; an event already stored is kept as is.
-fn insert_events<'q>(script: &mut Script<'q>, events: &'q [EventValues]) {
+async fn insert_events<'q>(
+    script: &mut Script<'q>,
+    conn: &mut SqliteConnection,
+    events: &'q [EventValues],
+) -> Result<(), JournalError> {
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let builder = script.statement("insert into events (run_id, seq, type, ts, data) ");
         builder.push_values(chunk, |mut values, event| {
@@ -572,46 +581,71 @@ fn insert_events<'q>(script: &mut Script<'q>, events: &'q [EventValues]) {
                 .push_bind(event.data.as_str());
         });
         builder.push(" on conflict (run_id, seq) do nothing");
+        script.pushed(conn, chunk.len()).await?;
     }
+    Ok(())
 }
 
 /// Statements joined into one query, so that SQLite runs them all for one request
 /// to the connection's worker thread (sqlx runs each SQLite connection on a thread
 /// of its own, and every request is a hand-off there and back). SQLite binds the
 /// `?` parameters of each statement in turn from the one list of arguments.
+///
+/// A script is sent once it holds [`ROWS_PER_SCRIPT`] rows, and the rest follow in the
+/// next: sqlx copies a query's arguments for that thread, so a batch of thousands of
+/// rows goes as several scripts (still one transaction) instead of one copy of all.
 struct Script<'q> {
     builder: QueryBuilder<'q, Sqlite>,
-    empty: bool,
+    statements: usize,
+    rows: usize,
 }
+
+/// The rows a script holds before it is sent.
+const ROWS_PER_SCRIPT: usize = ROWS_PER_STATEMENT;
 
 impl<'q> Script<'q> {
     fn new() -> Self {
         Script {
             builder: QueryBuilder::new(""),
-            empty: true,
+            statements: 0,
+            rows: 0,
         }
     }
 
     /// Starts the next statement with `sql`, for the caller to go on with.
     fn statement(&mut self, sql: &str) -> &mut QueryBuilder<'q, Sqlite> {
-        if !self.empty {
+        if self.statements > 0 {
             self.builder.push(";\n");
         }
-        self.empty = false;
+        self.statements += 1;
         self.builder.push(sql)
     }
 
-    /// Runs the statements, in order; the first that fails stops the rest.
-    async fn execute(mut self, conn: &mut SqliteConnection) -> Result<(), JournalError> {
-        if self.empty {
+    /// Counts the rows of the statement just written, and sends the script once it
+    /// holds enough.
+    async fn pushed(
+        &mut self,
+        conn: &mut SqliteConnection,
+        rows: usize,
+    ) -> Result<(), JournalError> {
+        self.rows += rows;
+        if self.rows >= ROWS_PER_SCRIPT {
+            self.send(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the statements held, in order (the first that fails stops the rest), and
+    /// empties the script.
+    async fn send(&mut self, conn: &mut SqliteConnection) -> Result<(), JournalError> {
+        if self.statements == 0 {
             return Ok(());
         }
-        self.builder
-            .build()
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        let result = self.builder.build().execute(&mut *conn).await;
+        self.builder.reset();
+        self.statements = 0;
+        self.rows = 0;
+        result.map(drop).map_err(db_error)
     }
 }
 
@@ -651,18 +685,23 @@ impl Backend for Writer {
             tx.commit().await.map_err(db_error)?;
             return Ok(outcomes);
         }
-        // Otherwise the whole transaction is one script: one request to the
-        // connection's thread instead of one per statement. A run's commits are only
-        // submitted once it is created, so its creation never has to follow them.
+        // Otherwise the whole transaction is one script (a few for a large batch): one
+        // request to the connection's thread instead of one per statement. A run's
+        // commits are only submitted once it is created, so its creation never has to
+        // follow them.
         let mut script = Script::new();
-        script.statement(BEGIN_WRITE);
-        for run in &creates {
-            run.insert_run(&mut script, false);
-            run.insert_rest(&mut script);
-        }
-        rows.push(&mut script);
-        script.statement("commit");
-        if let Err(error) = script.execute(&mut conn).await {
+        let written = async {
+            script.statement(BEGIN_WRITE);
+            for run in &creates {
+                run.insert_run(&mut script, false);
+                script.pushed(&mut conn, 1).await?;
+                run.insert_rest(&mut script, &mut conn).await?;
+            }
+            rows.push(&mut script, &mut conn).await?;
+            script.statement("commit");
+            script.send(&mut conn).await
+        };
+        if let Err(error) = written.await {
             // A statement failed: the script stopped there, inside the transaction.
             if let Err(rollback) = sqlx::query("rollback").execute(&mut *conn).await {
                 tracing::warn!(error = %rollback, "rolling back a failed write failed");
@@ -722,29 +761,41 @@ impl<'a> Rows<'a> {
     /// Writes every row: a few statements for the lot, sent as one script.
     async fn write(&self, conn: &mut SqliteConnection) -> Result<(), JournalError> {
         let mut script = Script::new();
-        self.push(&mut script);
-        script.execute(conn).await
+        self.push(&mut script, conn).await?;
+        script.send(conn).await
     }
 
-    fn push<'q>(&'q self, script: &mut Script<'q>) {
+    /// Adds every row to the script, a multi-row statement per table (or several, of
+    /// at most [`ROWS_PER_STATEMENT`] rows each).
+    async fn push<'q>(
+        &'q self,
+        script: &mut Script<'q>,
+        conn: &mut SqliteConnection,
+    ) -> Result<(), JournalError> {
         for chunk in self.runs.chunks(ROWS_PER_STATEMENT) {
             RunValues::update(script, chunk, &self.updated_at);
+            script.pushed(conn, chunk.len()).await?;
         }
         let planned: Vec<&RunValues<'_>> =
             self.runs.iter().filter(|run| run.plan.is_some()).collect();
         for chunk in planned.chunks(ROWS_PER_STATEMENT) {
             RunValues::store_plans(script, chunk);
+            script.pushed(conn, chunk.len()).await?;
         }
         for chunk in self.tasks.chunks(ROWS_PER_STATEMENT) {
             TaskValues::upsert(script, chunk);
+            script.pushed(conn, chunk.len()).await?;
         }
         for chunk in self.attempts.chunks(ROWS_PER_STATEMENT) {
             AttemptValues::upsert(script, chunk);
+            script.pushed(conn, chunk.len()).await?;
         }
-        insert_events(script, &self.events);
+        insert_events(script, conn, &self.events).await?;
         for chunk in self.telemetry.chunks(ROWS_PER_STATEMENT) {
             TelemetryValues::upsert(script, chunk);
+            script.pushed(conn, chunk.len()).await?;
         }
+        Ok(())
     }
 }
 
