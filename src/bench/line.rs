@@ -2,7 +2,6 @@
 //! machine, the runtime, the build, and the process's CPU time and memory (read from
 //! `/proc`, since `getrusage` would need `unsafe`, which the workspace forbids).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -77,30 +76,12 @@ impl Machine {
     }
 }
 
-/// The build's git commit: `BATON_GIT_COMMIT` when the build set it, else what git
-/// says about the source tree this binary was built from, else `unknown`.
+/// The build's git commit (with `-dirty` when its tree had changes), as `build.rs`
+/// recorded it at build time, or `unknown`.
 pub(crate) fn version() -> String {
-    if let Some(commit) = option_env!("BATON_GIT_COMMIT") {
-        return commit.to_owned();
-    }
-    let tree = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .arg("-C")
-            .arg(tree)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    };
-    let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]).filter(|c| !c.is_empty()) else {
-        return "unknown".to_owned();
-    };
-    match git(&["status", "--porcelain", "--untracked-files=no"]) {
-        Some(changes) if !changes.is_empty() => format!("{commit}-dirty"),
-        _ => commit,
-    }
+    option_env!("BATON_GIT_COMMIT")
+        .unwrap_or("unknown")
+        .to_owned()
 }
 
 /// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`, in

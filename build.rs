@@ -1,0 +1,57 @@
+//! Records the git commit the binary is built from, for the `version` field of
+//! `baton bench`'s lines: `BATON_GIT_COMMIT` when the build sets it, else what git says
+//! about the source tree now (with `-dirty` when it has uncommitted changes), else
+//! nothing (a tree without git, such as the Docker build's), and the bench says
+//! `unknown`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=BATON_GIT_COMMIT");
+    if std::env::var_os("BATON_GIT_COMMIT").is_some() {
+        return;
+    }
+    // Any file of the build changing may make the tree dirty or clean.
+    for dir in [
+        "src",
+        "crates",
+        "migrations",
+        "config",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={dir}");
+    }
+    let Some(git_dir) = git(&["rev-parse", "--git-dir"]).map(PathBuf::from) else {
+        return;
+    };
+    // A commit or a checkout moves HEAD or the branch it names (whose ref lives in
+    // the common git folder, which a worktree shares).
+    watch(&git_dir.join("HEAD"));
+    let common_dir = git(&["rev-parse", "--git-common-dir"]).map_or(git_dir, PathBuf::from);
+    watch(&common_dir.join("packed-refs"));
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watch(&common_dir.join(branch));
+    }
+    let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) else {
+        return;
+    };
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|changes| !changes.is_empty());
+    let suffix = if dirty { "-dirty" } else { "" };
+    println!("cargo:rustc-env=BATON_GIT_COMMIT={commit}{suffix}");
+}
+
+/// What a git command prints, trimmed, if it succeeds and prints something.
+fn git(args: &[&str]) -> Option<String> {
+    let output = Command::new("git").args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (output.status.success() && !text.is_empty()).then_some(text)
+}
+
+fn watch(path: &Path) {
+    if path.exists() {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+}
