@@ -313,6 +313,49 @@ pub async fn rows_of_an_unknown_run_are_refused_whole(journal: &dyn Journal) {
     );
 }
 
+/// A commit too large for one statement (SQLite sends it as several scripts, in one
+/// transaction) that fails late, after rows were already sent, is refused whole, and
+/// the journal goes on working.
+pub async fn a_large_commit_that_fails_late_is_refused_whole(journal: &dyn Journal) {
+    // Arrange
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let tasks: Vec<TaskRecord> = (0..1_200)
+        .map(|i| task_record(run.id, &format!("t{i:04}"), i, TaskStatus::Running))
+        .collect();
+    let large = Commit {
+        tasks: tasks.clone(),
+        attempts: vec![in_flight_attempt(RunId::new(), Some("t0000"), 1, at(1))],
+        ..Commit::default()
+    };
+    let after_it = Commit {
+        tasks: tasks[..2].to_vec(),
+        events: vec![event(run.id, 2, task_start("t0000", 1))],
+        ..Commit::default()
+    };
+
+    // Act
+    let failed = journal.commit(&large).await;
+    let next = journal.commit(&after_it).await;
+
+    // Assert
+    assert!(
+        matches!(failed, Err(JournalError::Corrupt(_))),
+        "{failed:?}"
+    );
+    next.expect("a commit after the failed one lands");
+    let stored = snapshot(journal, run.id).await;
+    assert_eq!(stored.tasks.len(), 2, "only the next commit's tasks landed");
+    assert_eq!(
+        stored.events.len(),
+        2,
+        "run_created and the next commit's event"
+    );
+}
+
 /// A run state without a plan leaves the stored plan as it is; every other field
 /// of the state is replaced.
 pub async fn a_state_without_plan_keeps_the_stored_plan(journal: &dyn Journal) {

@@ -70,6 +70,7 @@ journal_stories!(
     a_written_event_is_never_replaced,
     failed_commit_writes_nothing,
     rows_of_an_unknown_run_are_refused_whole,
+    a_large_commit_that_fails_late_is_refused_whole,
     a_state_without_plan_keeps_the_stored_plan,
     events_after_a_seq_come_in_order_and_round_trip_exactly,
     other_tenants_cannot_see_a_run,
