@@ -8,10 +8,12 @@ use baton_core::graph::TaskSpec;
 use baton_core::journal::{JournalError, TaskRecord};
 use baton_core::status::{AttemptStatus, CallKind, TaskStatus};
 use baton_providers::provider::{CompletionRequest, ErrorKind};
-use baton_router::{ModelRef, Route, RouteRequest};
+use baton_router::{ModelRef, Route, RouteRequest, RoutedModel};
 use time::OffsetDateTime;
 
-use crate::call::{CallEnd, CallPlan, CallRefused, estimate_input_tokens, make_call, task_started};
+use crate::call::{
+    CallEnd, CallPlan, CallRefused, CallResult, estimate_input_tokens, make_call, task_started,
+};
 use crate::ctx::{RunCtx, Write};
 use crate::retry::RetryDecision;
 
@@ -31,12 +33,15 @@ pub(crate) enum TaskEnd {
 }
 
 /// Runs one task and returns its final record and how it ended.
-pub(crate) async fn run_task(
-    ctx: &RunCtx,
-    spec: &TaskSpec,
+///
+/// Not an `async fn`: the record goes into the runner before the future is made, so
+/// the future has room for it once instead of twice (W4, see BENCHMARKS.md).
+pub(crate) fn run_task<'a>(
+    ctx: &'a RunCtx,
+    spec: &'a TaskSpec,
     record: TaskRecord,
     dependency_outputs: Vec<(baton_core::ids::TaskId, String)>,
-) -> (TaskRecord, TaskEnd) {
+) -> impl Future<Output = (TaskRecord, TaskEnd)> + 'a {
     let mut runner = TaskRunner {
         ctx,
         spec,
@@ -45,8 +50,10 @@ pub(crate) async fn run_task(
         judge_no: 0,
         carried: Vec::new(),
     };
-    let end = runner.run(&dependency_outputs).await;
-    (runner.task, end)
+    async move {
+        let end = runner.run(&dependency_outputs).await;
+        (runner.task, end)
+    }
 }
 
 struct TaskRunner<'a> {
@@ -59,6 +66,24 @@ struct TaskRunner<'a> {
     /// fallback): they go in with the next attempt's start, or with whatever the
     /// task commits first, so choosing a model costs no commit of its own.
     carried: Vec<EventPayload>,
+}
+
+/// What a call on a model leads to (see `TaskRunner::after_call`).
+enum Next {
+    /// Call the model again: a retry after its delay, or a repair.
+    Again,
+    /// Leave the model.
+    Stop(ModelEnd),
+}
+
+/// What carries over from one call on a model to the next.
+struct Tries {
+    /// Transient failures retried so far.
+    retries: u32,
+    /// The most retries of transient failures (the task's, else the run's).
+    max_retries: u32,
+    /// Repairs asked for so far.
+    repairs: u32,
 }
 
 /// What happened on one model, when it did not end the task.
@@ -274,13 +299,14 @@ impl TaskRunner<'_> {
     async fn run_on_model(&mut self, route: &Route, base: &CompletionRequest) -> ModelEnd {
         let model = &route.chosen;
         let options = &self.ctx.options;
-        let config = &self.ctx.engine.config;
-        let max_retries = self.spec.max_retries.unwrap_or(options.max_retries);
         let timeout =
             Duration::from_secs_f64(self.spec.timeout_s.unwrap_or(options.task_timeout_s));
         let mut request = base.clone();
-        let mut retries = 0;
-        let mut repairs = 0;
+        let mut tries = Tries {
+            retries: 0,
+            max_retries: self.spec.max_retries.unwrap_or(options.max_retries),
+            repairs: 0,
+        };
         loop {
             self.attempt_no += 1;
             let carried = std::mem::take(&mut self.carried);
@@ -315,131 +341,160 @@ impl TaskRunner<'_> {
                     return ModelEnd::End(self.refused(refused).await);
                 }
             };
-            self.task = started;
-            self.task.usage.record_call(&call.usage, call.cost_usd);
-            let (usage, cost_usd) = (call.usage, call.cost_usd);
-            let mut write = Write {
-                attempts: vec![call.attempt],
-                ..Write::default()
+            // The rest is a function of its own, so that its state and the call's
+            // share room in this future instead of taking room side by side (W4,
+            // see BENCHMARKS.md).
+            match self
+                .after_call(model, call, started, &mut tries, base, &mut request)
+                .await
+            {
+                Next::Again => {}
+                Next::Stop(end) => return end,
             }
-            .with_run(move |state| state.usage.record_call(&usage, cost_usd));
+        }
+    }
 
-            let completion = match call.end {
-                CallEnd::Done(completion) => completion,
-                CallEnd::Cancelled => return ModelEnd::End(self.cancelled(write.attempts).await),
-                CallEnd::Failed(err) => {
-                    let mut reason = err.message.clone();
-                    if err.is_transient() {
-                        retries += 1;
-                        let unit: f64 = rand::random();
-                        let policy = &self.ctx.engine.config.retry;
-                        if let RetryDecision::RetryAfter(delay) =
-                            policy.decide(retries, max_retries, err.retry_after, unit)
+    /// What a call on a model leads to: its attempt journaled, then a retry, a
+    /// repair, a fallback, or the task's end.
+    async fn after_call(
+        &mut self,
+        model: &RoutedModel,
+        call: CallResult,
+        started: TaskRecord,
+        tries: &mut Tries,
+        base: &CompletionRequest,
+        request: &mut CompletionRequest,
+    ) -> Next {
+        let config = &self.ctx.engine.config;
+        self.task = started;
+        self.task.usage.record_call(&call.usage, call.cost_usd);
+        let (usage, cost_usd) = (call.usage, call.cost_usd);
+        let mut write = Write {
+            attempts: vec![call.attempt],
+            ..Write::default()
+        }
+        .with_run(move |state| state.usage.record_call(&usage, cost_usd));
+
+        let completion = match call.end {
+            CallEnd::Done(completion) => completion,
+            CallEnd::Cancelled => {
+                return Next::Stop(ModelEnd::End(self.cancelled(write.attempts).await));
+            }
+            CallEnd::Failed(err) => {
+                let mut reason = err.message.clone();
+                if err.is_transient() {
+                    tries.retries += 1;
+                    let unit: f64 = rand::random();
+                    let policy = &self.ctx.engine.config.retry;
+                    if let RetryDecision::RetryAfter(delay) =
+                        policy.decide(tries.retries, tries.max_retries, err.retry_after, unit)
+                    {
+                        // A model whose breaker opened with this failure is left
+                        // now, not retried into (at most one probe goes through).
+                        if self
+                            .ctx
+                            .engine
+                            .router
+                            .try_admit(&model.provider_name, &model.model)
                         {
-                            // A model whose breaker opened with this failure is left
-                            // now, not retried into (at most one probe goes through).
-                            if self
-                                .ctx
-                                .engine
-                                .router
-                                .try_admit(&model.provider_name, &model.model)
-                            {
-                                write.tasks.push(self.task.clone());
-                                write.events.push(EventPayload::TaskRetry {
-                                    task_id: self.task.task_id.clone(),
-                                    attempt: self.attempt_no,
-                                    delay_ms: delay.as_millis() as u64,
-                                    error: err.message.clone(),
-                                });
-                                if let Err(err) = self.ctx.write(write).await {
-                                    return ModelEnd::End(TaskEnd::Journal(err));
-                                }
-                                tokio::select! {
-                                    () = tokio::time::sleep(delay) => continue,
-                                    () = self.ctx.cancel.cancelled() => {
-                                        return ModelEnd::End(self.cancelled(Vec::new()).await);
-                                    }
+                            write.tasks.push(self.task.clone());
+                            write.events.push(EventPayload::TaskRetry {
+                                task_id: self.task.task_id.clone(),
+                                attempt: self.attempt_no,
+                                delay_ms: delay.as_millis() as u64,
+                                error: err.message.clone(),
+                            });
+                            if let Err(err) = self.ctx.write(write).await {
+                                return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
+                            }
+                            tokio::select! {
+                                () = tokio::time::sleep(delay) => return Next::Again,
+                                () = self.ctx.cancel.cancelled() => {
+                                    return Next::Stop(ModelEnd::End(self.cancelled(Vec::new()).await));
                                 }
                             }
-                            reason = format!(
-                                "{reason} (the circuit breaker of {}/{} is open)",
-                                model.provider_name, model.model
-                            );
                         }
+                        reason = format!(
+                            "{reason} (the circuit breaker of {}/{} is open)",
+                            model.provider_name, model.model
+                        );
                     }
-                    write.tasks.push(self.task.clone());
-                    if let Err(err) = self.ctx.write(write).await {
-                        return ModelEnd::End(TaskEnd::Journal(err));
-                    }
-                    return ModelEnd::Fallback {
-                        larger_window: err.kind == ErrorKind::ContextTooLong,
-                        reason,
-                    };
                 }
-            };
-
-            let output = completion.text;
-            // The output is journaled with its artifact, before verification: a
-            // restart during the judge's call verifies it again instead of paying
-            // for the task's call twice.
-            self.task.output = Some(output.clone());
-            write.events.push(EventPayload::TaskArtifact {
-                task_id: self.task.task_id.clone(),
-                output: output.clone(),
-                usage: call.usage,
-                cost_usd: call.cost_usd,
-                latency_ms: call.latency.as_millis() as u64,
-            });
-            // Without a judge the verdict needs no call, and is committed with the
-            // artifact; a judge's call first needs the artifact committed.
-            let checks = baton_verifier::check_output(self.spec, &output, &config.verify);
-            let verdict = if self.needs_judge(&checks) {
                 write.tasks.push(self.task.clone());
-                if let Err(err) = self.ctx.write(std::mem::take(&mut write)).await {
-                    return ModelEnd::End(TaskEnd::Journal(err));
+                if let Err(err) = self.ctx.write(write).await {
+                    return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
                 }
-                // Boxed: the judge's state would otherwise be part of every task's
-                // future for its whole life, judged or not (see BENCHMARKS.md, W4).
-                let judgement = match Box::pin(self.judge(&output)).await {
-                    Ok(judgement) => judgement,
-                    Err(end) => return ModelEnd::End(end),
-                };
-                baton_verifier::verdict(checks, judgement.as_ref(), &config.verify)
-            } else {
-                baton_verifier::verdict(checks, None, &config.verify)
-            };
-            let verified = EventPayload::TaskVerified {
-                task_id: self.task.task_id.clone(),
-                passed: verdict.passed,
-                score: verdict.score,
-                checks: verdict.checks.clone(),
-            };
-            if verdict.passed {
-                return ModelEnd::End(self.succeed(output, verified, write));
-            }
-            let failed: Vec<Check> = verdict.checks.into_iter().filter(|c| !c.passed).collect();
-            let reason = describe_failed_checks(&failed);
-            let mut events = vec![verified];
-            let repair = repairs < options.repair_limit;
-            if repair {
-                repairs += 1;
-                events.push(EventPayload::TaskRepaired {
-                    task_id: self.task.task_id.clone(),
-                    attempt: self.attempt_no + 1,
-                    reason: reason.clone(),
+                return Next::Stop(ModelEnd::Fallback {
+                    larger_window: err.kind == ErrorKind::ContextTooLong,
+                    reason,
                 });
             }
-            self.task.output = None;
+        };
+
+        let output = completion.text;
+        // The output is journaled with its artifact, before verification: a
+        // restart during the judge's call verifies it again instead of paying
+        // for the task's call twice.
+        self.task.output = Some(output.clone());
+        write.events.push(EventPayload::TaskArtifact {
+            task_id: self.task.task_id.clone(),
+            output: output.clone(),
+            usage: call.usage,
+            cost_usd: call.cost_usd,
+            latency_ms: call.latency.as_millis() as u64,
+        });
+        // Without a judge the verdict needs no call, and is committed with the
+        // artifact; a judge's call first needs the artifact committed.
+        let checks = baton_verifier::check_output(self.spec, &output, &config.verify);
+        let verdict = if self.needs_judge(&checks) {
             write.tasks.push(self.task.clone());
-            write.events.extend(events);
-            if let Err(err) = self.ctx.write(write).await {
-                return ModelEnd::End(TaskEnd::Journal(err));
+            if let Err(err) = self.ctx.write(std::mem::take(&mut write)).await {
+                return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
             }
-            if !repair {
-                return ModelEnd::fallback(format!("the output failed verification: {reason}"));
-            }
-            request = baton_verifier::repair_request(base, &output, &failed);
+            // Boxed: the judge's state would otherwise be part of every task's
+            // future for its whole life, judged or not (see BENCHMARKS.md, W4).
+            let judgement = match Box::pin(self.judge(&output)).await {
+                Ok(judgement) => judgement,
+                Err(end) => return Next::Stop(ModelEnd::End(end)),
+            };
+            baton_verifier::verdict(checks, judgement.as_ref(), &config.verify)
+        } else {
+            baton_verifier::verdict(checks, None, &config.verify)
+        };
+        let verified = EventPayload::TaskVerified {
+            task_id: self.task.task_id.clone(),
+            passed: verdict.passed,
+            score: verdict.score,
+            checks: verdict.checks.clone(),
+        };
+        if verdict.passed {
+            return Next::Stop(ModelEnd::End(self.succeed(output, verified, write)));
         }
+        let failed: Vec<Check> = verdict.checks.into_iter().filter(|c| !c.passed).collect();
+        let reason = describe_failed_checks(&failed);
+        let mut events = vec![verified];
+        let repair = tries.repairs < self.ctx.options.repair_limit;
+        if repair {
+            tries.repairs += 1;
+            events.push(EventPayload::TaskRepaired {
+                task_id: self.task.task_id.clone(),
+                attempt: self.attempt_no + 1,
+                reason: reason.clone(),
+            });
+        }
+        self.task.output = None;
+        write.tasks.push(self.task.clone());
+        write.events.extend(events);
+        if let Err(err) = self.ctx.write(write).await {
+            return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
+        }
+        if !repair {
+            return Next::Stop(ModelEnd::fallback(format!(
+                "the output failed verification: {reason}"
+            )));
+        }
+        *request = baton_verifier::repair_request(base, &output, &failed);
+        Next::Again
     }
 
     /// Whether a model must judge an output that passed these checks: when the run
