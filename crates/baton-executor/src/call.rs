@@ -92,7 +92,13 @@ impl From<JournalError> for CallRefused {
 /// Makes one call: reserves its worst case against the budget, commits the attempt
 /// row `in_flight`, calls the provider (streaming deltas as `task_delta` events when
 /// the run streams), and returns the outcome with the finished attempt row.
-pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallResult, CallRefused> {
+pub(crate) fn make_call<'a>(
+    ctx: &'a RunCtx,
+    plan: CallPlan<'a>,
+) -> impl Future<Output = Result<CallResult, CallRefused>> + 'a {
+    // Not an `async fn`: the plan is taken apart before the future is made, so the
+    // future has room for its parts once, not for the plan beside them (W4, see
+    // BENCHMARKS.md).
     let CallPlan {
         kind,
         task_id,
@@ -100,151 +106,152 @@ pub(crate) async fn make_call(ctx: &RunCtx, plan: CallPlan<'_>) -> Result<CallRe
         model,
         mut request,
         timeout,
-        start,
+        mut start,
     } = plan;
-    request.model = model.model.clone();
-    let input_tokens = estimate_input_tokens(&request);
-    let max_output = u64::from(
-        request
-            .max_output_tokens
-            .min(model.max_output_tokens.max(1)),
-    );
-    request.max_output_tokens = max_output as u32;
-    let worst_case_usd = model.price.worst_case_cost(input_tokens, max_output);
-    if ctx.cancel.is_cancelled() {
-        return Err(CallRefused::Cancelled {
-            unwritten: start.events,
-        });
-    }
-    if !ctx.reserve(worst_case_usd) {
-        return Err(CallRefused::Budget {
-            worst_case_usd,
-            unwritten: start.events,
-        });
-    }
-
-    let mut attempt = AttemptRecord {
-        id: AttemptId::new(),
-        run_id: ctx.run_id,
-        task_id: task_id.cloned(),
-        kind,
-        number,
-        provider: model.provider_name.clone(),
-        model: model.model.clone(),
-        status: AttemptStatus::InFlight,
-        reserved_cost_usd: worst_case_usd,
-        usage: None,
-        cost_usd: 0.0,
-        latency_ms: None,
-        error: None,
-        started_at: OffsetDateTime::now_utc(),
-        finished_at: None,
-    };
-    let mut start = start;
-    start.attempts.push(attempt.clone());
-    if let Err(err) = ctx.write(start).await {
-        ctx.settle(worst_case_usd, 0.0);
-        return Err(err.into());
-    }
-
-    // Slots and rate limits are waited for after the attempt row is committed and
-    // before the clock of the call starts: telemetry measures the vendor, not the
-    // queue. The order (the run's slot, the engine's, the provider's buckets) keeps
-    // a run that is at its own limit from holding the engine's slots.
-    let run_slots = ctx.provider_slots(&model.provider_name);
-    let engine_slots = ctx.engine.call_slots.clone();
-    let limiter = ctx.engine.router.limiter();
-    let estimated_tokens = input_tokens + max_output;
-    let stream_to = if request.stream { task_id } else { None };
-    let mut timing = None;
-    let waiting_since = Instant::now();
-    let end = tokio::select! {
-        biased;
-        () = ctx.cancel.cancelled() => CallEnd::Cancelled,
-        end = async {
-            let Ok(_run_slot) = run_slots.acquire().await else {
-                return CallEnd::Failed(ProviderError::transient(ErrorKind::Unsupported, "provider slots closed"));
-            };
-            let _engine_slot = match &engine_slots {
-                Some(slots) => match slots.acquire().await {
-                    Ok(slot) => Some(slot),
-                    Err(_) => return CallEnd::Failed(ProviderError::transient(ErrorKind::Unsupported, "engine slots closed")),
-                },
-                None => None,
-            };
-            let permit = limiter.acquire(&model.provider_name, estimated_tokens).await;
-            let began = Instant::now();
-            let (end, first_delta) = call_with_deltas(ctx, model, &request, stream_to, timeout).await;
-            timing = Some((began.elapsed(), first_delta.map(|at| at.saturating_duration_since(began))));
-            let used = match &end {
-                CallEnd::Done(completion) => completion.usage.input_tokens + completion.usage.output_tokens,
-                CallEnd::Failed(err) => err.partial_usage.map_or(input_tokens, |u| u.input_tokens + u.output_tokens),
-                CallEnd::Cancelled => input_tokens,
-            };
-            limiter.settle(permit, used);
-            if let Some(hint) = vendor_hint(&end) {
-                limiter.slow_down(&model.provider_name, &hint);
-            }
-            end
-        } => end,
-    };
-    // A call cancelled before it returned counts from when it began to wait.
-    let (latency, time_to_first_token) = timing.unwrap_or((waiting_since.elapsed(), None));
-
-    let (usage, status, error) = match &end {
-        CallEnd::Done(completion) => (completion.usage, AttemptStatus::Succeeded, None),
-        CallEnd::Failed(err) => (
-            err.partial_usage.unwrap_or(Usage {
-                input_tokens,
-                estimated: true,
-                ..Usage::default()
-            }),
-            AttemptStatus::Failed,
-            Some(err.message.clone()),
-        ),
-        CallEnd::Cancelled => (
-            Usage {
-                input_tokens,
-                estimated: true,
-                ..Usage::default()
-            },
-            AttemptStatus::Cancelled,
-            Some("cancelled".to_owned()),
-        ),
-    };
-    let cost_usd = model.price.cost(&usage);
-    ctx.settle(worst_case_usd, cost_usd);
-    attempt.status = status;
-    attempt.usage = Some(usage);
-    attempt.cost_usd = cost_usd;
-    attempt.latency_ms = Some(latency.as_millis() as u64);
-    attempt.error = error;
-    attempt.finished_at = Some(OffsetDateTime::now_utc());
-
-    if !matches!(end, CallEnd::Cancelled) {
-        ctx.engine.router.record(
-            &model.provider_name,
-            &model.model,
-            &CallOutcome {
-                success: matches!(end, CallEnd::Done(_)),
-                latency,
-                time_to_first_token,
-                error: match &end {
-                    CallEnd::Failed(err) => Some((err.kind.clone(), err.message.clone())),
-                    _ => None,
-                },
-                usage,
-                cost_usd,
-            },
+    async move {
+        request.model = model.model.clone();
+        let input_tokens = estimate_input_tokens(&request);
+        let max_output = u64::from(
+            request
+                .max_output_tokens
+                .min(model.max_output_tokens.max(1)),
         );
+        request.max_output_tokens = max_output as u32;
+        let worst_case_usd = model.price.worst_case_cost(input_tokens, max_output);
+        if ctx.cancel.is_cancelled() {
+            return Err(CallRefused::Cancelled {
+                unwritten: start.events,
+            });
+        }
+        if !ctx.reserve(worst_case_usd) {
+            return Err(CallRefused::Budget {
+                worst_case_usd,
+                unwritten: start.events,
+            });
+        }
+
+        let mut attempt = AttemptRecord {
+            id: AttemptId::new(),
+            run_id: ctx.run_id,
+            task_id: task_id.cloned(),
+            kind,
+            number,
+            provider: model.provider_name.clone(),
+            model: model.model.clone(),
+            status: AttemptStatus::InFlight,
+            reserved_cost_usd: worst_case_usd,
+            usage: None,
+            cost_usd: 0.0,
+            latency_ms: None,
+            error: None,
+            started_at: OffsetDateTime::now_utc(),
+            finished_at: None,
+        };
+        start.attempts.push(attempt.clone());
+        if let Err(err) = ctx.write(start).await {
+            ctx.settle(worst_case_usd, 0.0);
+            return Err(err.into());
+        }
+
+        // Slots and rate limits are waited for after the attempt row is committed and
+        // before the clock of the call starts: telemetry measures the vendor, not the
+        // queue. The order (the run's slot, the engine's, the provider's buckets) keeps
+        // a run that is at its own limit from holding the engine's slots.
+        let run_slots = ctx.provider_slots(&model.provider_name);
+        let engine_slots = ctx.engine.call_slots.clone();
+        let limiter = ctx.engine.router.limiter();
+        let estimated_tokens = input_tokens + max_output;
+        let stream_to = if request.stream { task_id } else { None };
+        let mut timing = None;
+        let waiting_since = Instant::now();
+        let end = tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => CallEnd::Cancelled,
+            end = async {
+                let Ok(_run_slot) = run_slots.acquire().await else {
+                    return CallEnd::Failed(ProviderError::transient(ErrorKind::Unsupported, "provider slots closed"));
+                };
+                let _engine_slot = match &engine_slots {
+                    Some(slots) => match slots.acquire().await {
+                        Ok(slot) => Some(slot),
+                        Err(_) => return CallEnd::Failed(ProviderError::transient(ErrorKind::Unsupported, "engine slots closed")),
+                    },
+                    None => None,
+                };
+                let permit = limiter.acquire(&model.provider_name, estimated_tokens).await;
+                let began = Instant::now();
+                let (end, first_delta) = call_with_deltas(ctx, model, &request, stream_to, timeout).await;
+                timing = Some((began.elapsed(), first_delta.map(|at| at.saturating_duration_since(began))));
+                let used = match &end {
+                    CallEnd::Done(completion) => completion.usage.input_tokens + completion.usage.output_tokens,
+                    CallEnd::Failed(err) => err.partial_usage.map_or(input_tokens, |u| u.input_tokens + u.output_tokens),
+                    CallEnd::Cancelled => input_tokens,
+                };
+                limiter.settle(permit, used);
+                if let Some(hint) = vendor_hint(&end) {
+                    limiter.slow_down(&model.provider_name, &hint);
+                }
+                end
+            } => end,
+        };
+        // A call cancelled before it returned counts from when it began to wait.
+        let (latency, time_to_first_token) = timing.unwrap_or((waiting_since.elapsed(), None));
+
+        let (usage, status, error) = match &end {
+            CallEnd::Done(completion) => (completion.usage, AttemptStatus::Succeeded, None),
+            CallEnd::Failed(err) => (
+                err.partial_usage.unwrap_or(Usage {
+                    input_tokens,
+                    estimated: true,
+                    ..Usage::default()
+                }),
+                AttemptStatus::Failed,
+                Some(err.message.clone()),
+            ),
+            CallEnd::Cancelled => (
+                Usage {
+                    input_tokens,
+                    estimated: true,
+                    ..Usage::default()
+                },
+                AttemptStatus::Cancelled,
+                Some("cancelled".to_owned()),
+            ),
+        };
+        let cost_usd = model.price.cost(&usage);
+        ctx.settle(worst_case_usd, cost_usd);
+        attempt.status = status;
+        attempt.usage = Some(usage);
+        attempt.cost_usd = cost_usd;
+        attempt.latency_ms = Some(latency.as_millis() as u64);
+        attempt.error = error;
+        attempt.finished_at = Some(OffsetDateTime::now_utc());
+
+        if !matches!(end, CallEnd::Cancelled) {
+            ctx.engine.router.record(
+                &model.provider_name,
+                &model.model,
+                &CallOutcome {
+                    success: matches!(end, CallEnd::Done(_)),
+                    latency,
+                    time_to_first_token,
+                    error: match &end {
+                        CallEnd::Failed(err) => Some((err.kind.clone(), err.message.clone())),
+                        _ => None,
+                    },
+                    usage,
+                    cost_usd,
+                },
+            );
+        }
+        Ok(CallResult {
+            end,
+            attempt,
+            usage,
+            cost_usd,
+            latency,
+        })
     }
-    Ok(CallResult {
-        end,
-        attempt,
-        usage,
-        cost_usd,
-        latency,
-    })
 }
 
 /// What the vendor said about its limits, to slow the provider's buckets down: the

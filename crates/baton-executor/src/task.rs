@@ -307,7 +307,7 @@ impl TaskRunner<'_> {
             max_retries: self.spec.max_retries.unwrap_or(options.max_retries),
             repairs: 0,
         };
-        loop {
+        let refused = loop {
             self.attempt_no += 1;
             let carried = std::mem::take(&mut self.carried);
             let started = task_started(&self.task, model);
@@ -330,20 +330,14 @@ impl TaskRunner<'_> {
                     ..Write::default()
                 },
             };
+            // No arm of this `match` awaits: its result would keep room in this
+            // future beside the awaited one's (W4, see BENCHMARKS.md).
             let call = match make_call(self.ctx, plan).await {
                 Ok(call) => call,
-                Err(mut refused) => {
-                    // Nothing was committed: what was carried goes in with the end,
-                    // without the start of the attempt that never began.
-                    self.carried = refused.take_unwritten();
-                    self.carried
-                        .retain(|event| !matches!(event, EventPayload::TaskStart { .. }));
-                    return ModelEnd::End(self.refused(refused).await);
-                }
+                Err(refused) => break refused,
             };
             // The rest is a function of its own, so that its state and the call's
-            // share room in this future instead of taking room side by side (W4,
-            // see BENCHMARKS.md).
+            // share room in this future instead of taking room side by side.
             match self
                 .after_call(model, call, started, &mut tries, base, &mut request)
                 .await
@@ -351,150 +345,167 @@ impl TaskRunner<'_> {
                 Next::Again => {}
                 Next::Stop(end) => return end,
             }
-        }
+        };
+        // Nothing was committed: what was carried goes in with the end, without the
+        // start of the attempt that never began.
+        let mut refused = refused;
+        self.carried = refused.take_unwritten();
+        self.carried
+            .retain(|event| !matches!(event, EventPayload::TaskStart { .. }));
+        ModelEnd::End(self.refused(refused).await)
     }
 
     /// What a call on a model leads to: its attempt journaled, then a retry, a
     /// repair, a fallback, or the task's end.
-    async fn after_call(
-        &mut self,
-        model: &RoutedModel,
+    ///
+    /// Not an `async fn`: the call is taken apart and the task's record updated before
+    /// the future is made, so the future has no room for them beside its own state.
+    fn after_call<'s>(
+        &'s mut self,
+        model: &'s RoutedModel,
         call: CallResult,
         started: TaskRecord,
-        tries: &mut Tries,
-        base: &CompletionRequest,
-        request: &mut CompletionRequest,
-    ) -> Next {
-        let config = &self.ctx.engine.config;
+        tries: &'s mut Tries,
+        base: &'s CompletionRequest,
+        request: &'s mut CompletionRequest,
+    ) -> impl Future<Output = Next> + 's {
+        let CallResult {
+            end,
+            attempt,
+            usage,
+            cost_usd,
+            latency,
+        } = call;
         self.task = started;
-        self.task.usage.record_call(&call.usage, call.cost_usd);
-        let (usage, cost_usd) = (call.usage, call.cost_usd);
+        self.task.usage.record_call(&usage, cost_usd);
         let mut write = Write {
-            attempts: vec![call.attempt],
+            attempts: vec![attempt],
             ..Write::default()
         }
         .with_run(move |state| state.usage.record_call(&usage, cost_usd));
-
-        let completion = match call.end {
-            CallEnd::Done(completion) => completion,
-            CallEnd::Cancelled => {
-                return Next::Stop(ModelEnd::End(self.cancelled(write.attempts).await));
-            }
-            CallEnd::Failed(err) => {
-                let mut reason = err.message.clone();
-                if err.is_transient() {
-                    tries.retries += 1;
-                    let unit: f64 = rand::random();
-                    let policy = &self.ctx.engine.config.retry;
-                    if let RetryDecision::RetryAfter(delay) =
-                        policy.decide(tries.retries, tries.max_retries, err.retry_after, unit)
-                    {
-                        // A model whose breaker opened with this failure is left
-                        // now, not retried into (at most one probe goes through).
-                        if self
-                            .ctx
-                            .engine
-                            .router
-                            .try_admit(&model.provider_name, &model.model)
+        async move {
+            let config = &self.ctx.engine.config;
+            let completion = match end {
+                CallEnd::Done(completion) => completion,
+                CallEnd::Cancelled => {
+                    return Next::Stop(ModelEnd::End(self.cancelled(write.attempts).await));
+                }
+                CallEnd::Failed(err) => {
+                    let mut reason = err.message.clone();
+                    if err.is_transient() {
+                        tries.retries += 1;
+                        let unit: f64 = rand::random();
+                        let policy = &self.ctx.engine.config.retry;
+                        if let RetryDecision::RetryAfter(delay) =
+                            policy.decide(tries.retries, tries.max_retries, err.retry_after, unit)
                         {
-                            write.tasks.push(self.task.clone());
-                            write.events.push(EventPayload::TaskRetry {
-                                task_id: self.task.task_id.clone(),
-                                attempt: self.attempt_no,
-                                delay_ms: delay.as_millis() as u64,
-                                error: err.message.clone(),
-                            });
-                            if let Err(err) = self.ctx.write(write).await {
-                                return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
-                            }
-                            tokio::select! {
-                                () = tokio::time::sleep(delay) => return Next::Again,
-                                () = self.ctx.cancel.cancelled() => {
-                                    return Next::Stop(ModelEnd::End(self.cancelled(Vec::new()).await));
+                            // A model whose breaker opened with this failure is left
+                            // now, not retried into (at most one probe goes through).
+                            if self
+                                .ctx
+                                .engine
+                                .router
+                                .try_admit(&model.provider_name, &model.model)
+                            {
+                                write.tasks.push(self.task.clone());
+                                write.events.push(EventPayload::TaskRetry {
+                                    task_id: self.task.task_id.clone(),
+                                    attempt: self.attempt_no,
+                                    delay_ms: delay.as_millis() as u64,
+                                    error: err.message.clone(),
+                                });
+                                if let Err(err) = self.ctx.write(write).await {
+                                    return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
+                                }
+                                tokio::select! {
+                                    () = tokio::time::sleep(delay) => return Next::Again,
+                                    () = self.ctx.cancel.cancelled() => {
+                                        return Next::Stop(ModelEnd::End(self.cancelled(Vec::new()).await));
+                                    }
                                 }
                             }
+                            reason = format!(
+                                "{reason} (the circuit breaker of {}/{} is open)",
+                                model.provider_name, model.model
+                            );
                         }
-                        reason = format!(
-                            "{reason} (the circuit breaker of {}/{} is open)",
-                            model.provider_name, model.model
-                        );
                     }
+                    write.tasks.push(self.task.clone());
+                    if let Err(err) = self.ctx.write(write).await {
+                        return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
+                    }
+                    return Next::Stop(ModelEnd::Fallback {
+                        larger_window: err.kind == ErrorKind::ContextTooLong,
+                        reason,
+                    });
                 }
+            };
+
+            let output = completion.text;
+            // The output is journaled with its artifact, before verification: a
+            // restart during the judge's call verifies it again instead of paying
+            // for the task's call twice.
+            self.task.output = Some(output.clone());
+            write.events.push(EventPayload::TaskArtifact {
+                task_id: self.task.task_id.clone(),
+                output: output.clone(),
+                usage,
+                cost_usd,
+                latency_ms: latency.as_millis() as u64,
+            });
+            // Without a judge the verdict needs no call, and is committed with the
+            // artifact; a judge's call first needs the artifact committed.
+            let checks = baton_verifier::check_output(self.spec, &output, &config.verify);
+            let verdict = if self.needs_judge(&checks) {
                 write.tasks.push(self.task.clone());
-                if let Err(err) = self.ctx.write(write).await {
+                if let Err(err) = self.ctx.write(std::mem::take(&mut write)).await {
                     return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
                 }
-                return Next::Stop(ModelEnd::Fallback {
-                    larger_window: err.kind == ErrorKind::ContextTooLong,
-                    reason,
+                // Boxed: the judge's state would otherwise be part of every task's
+                // future for its whole life, judged or not (see BENCHMARKS.md, W4).
+                let judgement = match Box::pin(self.judge(&output)).await {
+                    Ok(judgement) => judgement,
+                    Err(end) => return Next::Stop(ModelEnd::End(end)),
+                };
+                baton_verifier::verdict(checks, judgement.as_ref(), &config.verify)
+            } else {
+                baton_verifier::verdict(checks, None, &config.verify)
+            };
+            let verified = EventPayload::TaskVerified {
+                task_id: self.task.task_id.clone(),
+                passed: verdict.passed,
+                score: verdict.score,
+                checks: verdict.checks.clone(),
+            };
+            if verdict.passed {
+                return Next::Stop(ModelEnd::End(self.succeed(output, verified, write)));
+            }
+            let failed: Vec<Check> = verdict.checks.into_iter().filter(|c| !c.passed).collect();
+            let reason = describe_failed_checks(&failed);
+            let mut events = vec![verified];
+            let repair = tries.repairs < self.ctx.options.repair_limit;
+            if repair {
+                tries.repairs += 1;
+                events.push(EventPayload::TaskRepaired {
+                    task_id: self.task.task_id.clone(),
+                    attempt: self.attempt_no + 1,
+                    reason: reason.clone(),
                 });
             }
-        };
-
-        let output = completion.text;
-        // The output is journaled with its artifact, before verification: a
-        // restart during the judge's call verifies it again instead of paying
-        // for the task's call twice.
-        self.task.output = Some(output.clone());
-        write.events.push(EventPayload::TaskArtifact {
-            task_id: self.task.task_id.clone(),
-            output: output.clone(),
-            usage: call.usage,
-            cost_usd: call.cost_usd,
-            latency_ms: call.latency.as_millis() as u64,
-        });
-        // Without a judge the verdict needs no call, and is committed with the
-        // artifact; a judge's call first needs the artifact committed.
-        let checks = baton_verifier::check_output(self.spec, &output, &config.verify);
-        let verdict = if self.needs_judge(&checks) {
+            self.task.output = None;
             write.tasks.push(self.task.clone());
-            if let Err(err) = self.ctx.write(std::mem::take(&mut write)).await {
+            write.events.extend(events);
+            if let Err(err) = self.ctx.write(write).await {
                 return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
             }
-            // Boxed: the judge's state would otherwise be part of every task's
-            // future for its whole life, judged or not (see BENCHMARKS.md, W4).
-            let judgement = match Box::pin(self.judge(&output)).await {
-                Ok(judgement) => judgement,
-                Err(end) => return Next::Stop(ModelEnd::End(end)),
-            };
-            baton_verifier::verdict(checks, judgement.as_ref(), &config.verify)
-        } else {
-            baton_verifier::verdict(checks, None, &config.verify)
-        };
-        let verified = EventPayload::TaskVerified {
-            task_id: self.task.task_id.clone(),
-            passed: verdict.passed,
-            score: verdict.score,
-            checks: verdict.checks.clone(),
-        };
-        if verdict.passed {
-            return Next::Stop(ModelEnd::End(self.succeed(output, verified, write)));
+            if !repair {
+                return Next::Stop(ModelEnd::fallback(format!(
+                    "the output failed verification: {reason}"
+                )));
+            }
+            *request = baton_verifier::repair_request(base, &output, &failed);
+            Next::Again
         }
-        let failed: Vec<Check> = verdict.checks.into_iter().filter(|c| !c.passed).collect();
-        let reason = describe_failed_checks(&failed);
-        let mut events = vec![verified];
-        let repair = tries.repairs < self.ctx.options.repair_limit;
-        if repair {
-            tries.repairs += 1;
-            events.push(EventPayload::TaskRepaired {
-                task_id: self.task.task_id.clone(),
-                attempt: self.attempt_no + 1,
-                reason: reason.clone(),
-            });
-        }
-        self.task.output = None;
-        write.tasks.push(self.task.clone());
-        write.events.extend(events);
-        if let Err(err) = self.ctx.write(write).await {
-            return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
-        }
-        if !repair {
-            return Next::Stop(ModelEnd::fallback(format!(
-                "the output failed verification: {reason}"
-            )));
-        }
-        *request = baton_verifier::repair_request(base, &output, &failed);
-        Next::Again
     }
 
     /// Whether a model must judge an output that passed these checks: when the run
