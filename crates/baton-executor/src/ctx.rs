@@ -13,6 +13,7 @@ use baton_core::journal::{
 };
 use baton_core::request::RunOptions;
 use baton_core::status::AttemptStatus;
+use baton_core::usage::RunUsage;
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -44,10 +45,10 @@ struct Writer {
     chain: CommitChain,
     next_seq: u64,
     /// The run's state without its plan (`state.plan` is always `None` here), so
-    /// that a write that changes the usage neither copies nor re-stores the plan.
+    /// that a write that changes the usage neither copies nor re-stores the plan, and
+    /// a run does not hold its plan in memory once it is committed (W4, see
+    /// BENCHMARKS.md).
     state: RunState,
-    /// The plan as committed.
-    plan: Option<serde_json::Value>,
     /// The outcome of the last write submitted without waiting, for `flush`.
     pending: Option<oneshot::Receiver<Result<(), JournalError>>>,
 }
@@ -118,7 +119,7 @@ impl RunCtx {
     ) -> Self {
         let spent = state.usage.cost_usd;
         let mut state = state;
-        let plan = state.plan.take();
+        state.plan = None;
         Self {
             run_id: state.id,
             engine,
@@ -129,7 +130,6 @@ impl RunCtx {
                 chain: CommitChain::for_run(state.id),
                 next_seq,
                 state,
-                plan,
                 pending: None,
             }),
             budget: Mutex::new(Budget {
@@ -208,13 +208,13 @@ impl RunCtx {
             // builds on it, and should this one fail, so do all later ones.
             let run = write.update_run.map(|update| {
                 update(&mut writer.state);
-                let state = writer.state.clone();
                 // A plan set by this write goes in with it (the stored one is kept
-                // when the state's plan is `None`); from now on it is held apart.
-                if let Some(plan) = writer.state.plan.take() {
-                    writer.plan = Some(plan);
+                // when the state's plan is `None`), and is not kept here.
+                let plan = writer.state.plan.take();
+                RunState {
+                    plan,
+                    ..writer.state.clone()
                 }
-                state
             });
             let commit = Commit {
                 run,
@@ -276,13 +276,13 @@ impl RunCtx {
         records
     }
 
-    /// The run's current state, with its plan.
-    pub(crate) fn state(&self) -> RunState {
-        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        RunState {
-            plan: writer.plan.clone(),
-            ..writer.state.clone()
-        }
+    /// What the run has used so far.
+    pub(crate) fn usage(&self) -> RunUsage {
+        self.writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state
+            .usage
     }
 
     /// Reserves a call's worst-case cost; `false` when it would break the budget.

@@ -568,7 +568,7 @@ impl Engine {
                     output: None,
                     error: Some(error),
                 },
-                stats_event(&state, &tasks, elapsed),
+                stats_event(&state.usage, &tasks, elapsed),
             ],
         );
         self.inner

@@ -636,8 +636,7 @@ pub(crate) async fn finish(
     error: Option<RunError>,
     elapsed: Duration,
 ) -> Result<(), JournalError> {
-    let state = ctx.state();
-    let stats = stats_event(&state, tasks, elapsed);
+    let stats = stats_event(&ctx.usage(), tasks, elapsed);
     let final_event = EventPayload::Final {
         status,
         output: output.clone(),
@@ -654,7 +653,7 @@ pub(crate) async fn finish(
 }
 
 pub(crate) fn stats_event(
-    state: &RunState,
+    usage: &RunUsage,
     tasks: &[TaskRecord],
     elapsed: Duration,
 ) -> EventPayload {
@@ -663,10 +662,10 @@ pub(crate) fn stats_event(
         tasks_total: tasks.len() as u64,
         tasks_succeeded: count(TaskStatus::Succeeded),
         tasks_failed: count(TaskStatus::Failed),
-        llm_calls: state.usage.llm_calls,
-        tokens_in: state.usage.tokens_in,
-        tokens_out: state.usage.tokens_out,
-        cost_usd: state.usage.cost_usd,
+        llm_calls: usage.llm_calls,
+        tokens_in: usage.tokens_in,
+        tokens_out: usage.tokens_out,
+        cost_usd: usage.cost_usd,
         duration_ms: elapsed.as_millis() as u64,
     }
 }
