@@ -96,7 +96,9 @@ pub(crate) async fn execute(
             let tasks = publish_plan(&ctx, &graph, source, false).await?;
             (graph, tasks)
         }
-        None => match plan(&ctx).await? {
+        // Boxed: planning's state would otherwise be part of every run's future for
+        // its whole life, planned or not (W4runs, see BENCHMARKS.md).
+        None => match Box::pin(plan(&ctx)).await? {
             Planned::Graph { graph, fallback } => {
                 let source = if fallback { "fallback" } else { "planner" };
                 let tasks = publish_plan(&ctx, &graph, source, fallback).await?;
@@ -139,7 +141,9 @@ pub(crate) async fn execute(
     let mut status = status;
     let mut error = error;
     let output = if matches!(status, RunStatus::Succeeded | RunStatus::Partial) {
-        match assemble(&ctx, &graph, &tasks).await? {
+        // Boxed, like planning: assembling is the run's last step, and its state
+        // would otherwise be part of the run's future from the start.
+        match Box::pin(assemble(&ctx, &graph, &tasks)).await? {
             Ok(output) => Some(output),
             Err(assembly_error) => {
                 status = RunStatus::Failed;
