@@ -110,6 +110,14 @@ impl Store {
         }
     }
 
+    /// The write queue every new run and commit goes through, whichever the backend.
+    fn queue(&self) -> &queue::WriteQueue {
+        match self {
+            Store::Sqlite(store) => store.queue(),
+            Store::Postgres(store) => store.queue(),
+        }
+    }
+
     /// Closes the connection pools, waiting for connections in use to be returned.
     /// Later calls fail with [`JournalError::Unavailable`].
     pub async fn close(&self) {
@@ -124,10 +132,7 @@ impl Store {
 impl Journal for Store {
     #[tracing::instrument(level = "debug", skip_all, fields(run.id = %run.id))]
     async fn create_run(&self, run: &NewRun, events: &[Event]) -> Result<(), JournalError> {
-        match self {
-            Store::Sqlite(store) => store.create_run(run, events).await,
-            Store::Postgres(store) => store.create_run(run, events).await,
-        }
+        self.queue().create_run(run, events).await
     }
 
     #[tracing::instrument(
@@ -142,17 +147,11 @@ impl Journal for Store {
         )
     )]
     async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
-        match self {
-            Store::Sqlite(store) => store.commit(commit).await,
-            Store::Postgres(store) => store.commit(commit).await,
-        }
+        self.queue().commit(commit).await
     }
 
     fn submit(&self, chain: &CommitChain, commit: Commit, urgency: Urgency, done: OnCommitted) {
-        match self {
-            Store::Sqlite(store) => store.submit(chain, commit, urgency, done),
-            Store::Postgres(store) => store.submit(chain, commit, urgency, done),
-        }
+        self.queue().submit(chain, commit, urgency, done);
     }
 
     async fn get_run(

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, Commit, CommitChain, JournalError, JournalStats, NewRun, OnCommitted, RunQuery,
-    RunRecord, RunState, TaskRecord, TelemetryRecord, Urgency,
+    AttemptRecord, Commit, JournalError, JournalStats, NewRun, RunQuery, RunRecord, RunState,
+    TaskRecord, TelemetryRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
@@ -117,29 +117,9 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    /// Queues the new run with the writes and waits for its outcome.
-    pub(crate) async fn create_run(
-        &self,
-        run: &NewRun,
-        events: &[Event],
-    ) -> Result<(), JournalError> {
-        self.queue.create_run(run, events).await
-    }
-
-    /// Queues the commit and waits until it is committed (or has failed).
-    pub(crate) async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
-        self.queue.commit(commit).await
-    }
-
-    /// Queues a run's commit without waiting (see `Journal::submit`).
-    pub(crate) fn submit(
-        &self,
-        chain: &CommitChain,
-        commit: Commit,
-        urgency: Urgency,
-        done: OnCommitted,
-    ) {
-        self.queue.submit(chain, commit, urgency, done);
+    /// Its write queue: new runs and commits go through it (see `crate::queue`).
+    pub(crate) fn queue(&self) -> &WriteQueue {
+        &self.queue
     }
 
     pub(crate) async fn load_telemetry(&self) -> Result<Vec<TelemetryRecord>, JournalError> {

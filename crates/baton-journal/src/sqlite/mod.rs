@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, Commit, CommitChain, JournalError, JournalStats, NewRun, OnCommitted, RunQuery,
-    RunRecord, RunState, TaskRecord, TelemetryRecord, Urgency,
+    AttemptRecord, JournalError, JournalStats, NewRun, RunQuery, RunRecord, RunState, TaskRecord,
+    TelemetryRecord,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -153,31 +153,10 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    /// Hands the new run to the writer task (so it queues with the commits rather
-    /// than waiting for the writer connection) and waits for its outcome.
-    pub(crate) async fn create_run(
-        &self,
-        run: &NewRun,
-        events: &[Event],
-    ) -> Result<(), JournalError> {
-        self.queue.create_run(run, events).await
-    }
-
-    /// Hands the commit to the writer task and waits until the transaction that
-    /// holds it is committed (or has failed).
-    pub(crate) async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
-        self.queue.commit(commit).await
-    }
-
-    /// Queues a run's commit without waiting (see `Journal::submit`).
-    pub(crate) fn submit(
-        &self,
-        chain: &CommitChain,
-        commit: Commit,
-        urgency: Urgency,
-        done: OnCommitted,
-    ) {
-        self.queue.submit(chain, commit, urgency, done);
+    /// Its write queue: new runs and commits go to the writer task through it (so
+    /// they queue rather than wait for the writer connection; see `crate::queue`).
+    pub(crate) fn queue(&self) -> &WriteQueue {
+        &self.queue
     }
 }
 
