@@ -129,11 +129,7 @@ pub async fn idempotency_keys_are_per_tenant(journal: &dyn Journal) {
 /// router's telemetry, and they all read back as written.
 pub async fn commit_writes_run_tasks_attempts_and_events(journal: &dyn Journal) {
     // Arrange
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let mut state = running_state(&run);
     state.plan = Some(json!({"tasks": [{"id": "research", "instructions": "Look it up."}]}));
     state.usage = RunUsage {
@@ -176,11 +172,7 @@ pub async fn commit_writes_run_tasks_attempts_and_events(journal: &dyn Journal) 
 /// Applying the same commit twice leaves the journal as one application did: no
 /// duplicate tasks, attempts or events.
 pub async fn reapplying_a_commit_is_harmless(journal: &dyn Journal) {
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let commit = Commit {
         run: Some(running_state(&run)),
         tasks: vec![task_record(run.id, "a", 0, TaskStatus::Running)],
@@ -271,11 +263,7 @@ pub async fn failed_commit_writes_nothing(journal: &dyn Journal) {
 /// or beside rows of a stored run, and nothing of its commit lands.
 pub async fn rows_of_an_unknown_run_are_refused_whole(journal: &dyn Journal) {
     // Arrange
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let unknown_run = RunId::new();
     let orphan_task = Commit {
         tasks: vec![
@@ -318,11 +306,7 @@ pub async fn rows_of_an_unknown_run_are_refused_whole(journal: &dyn Journal) {
 /// the journal goes on working.
 pub async fn a_large_commit_that_fails_late_is_refused_whole(journal: &dyn Journal) {
     // Arrange
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let tasks: Vec<TaskRecord> = (0..1_200)
         .map(|i| task_record(run.id, &format!("t{i:04}"), i, TaskStatus::Running))
         .collect();
@@ -359,11 +343,7 @@ pub async fn a_large_commit_that_fails_late_is_refused_whole(journal: &dyn Journ
 /// A run state without a plan leaves the stored plan as it is; every other field
 /// of the state is replaced.
 pub async fn a_state_without_plan_keeps_the_stored_plan(journal: &dyn Journal) {
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let plan = json!({"tasks": [{"id": "only", "instructions": "Do it."}]});
     let mut planned = running_state(&run);
     planned.plan = Some(plan.clone());
@@ -504,11 +484,7 @@ pub async fn list_runs_is_newest_first_and_pages_with_a_cursor(journal: &dyn Jou
     // Arrange: five runs, created in order (their UUIDv7 ids grow).
     let mut ids = Vec::new();
     for _ in 0..5 {
-        let run = new_run(None, None);
-        journal
-            .create_run(&run, &[run_created(&run)])
-            .await
-            .expect("create_run");
+        let run = stored_run(journal).await;
         ids.push(run.id);
     }
     let page = |before: Option<RunId>| RunQuery {
@@ -588,11 +564,7 @@ pub async fn list_runs_filters_by_status_and_tenant(journal: &dyn Journal) {
 /// rewritten in place with its outcome, usage, cost and latency.
 pub async fn attempt_goes_from_in_flight_to_succeeded(journal: &dyn Journal) {
     // Arrange
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let in_flight = in_flight_attempt(run.id, Some("draft"), 1, at(5));
     journal
         .commit(&Commit {
@@ -645,11 +617,7 @@ pub async fn attempt_goes_from_in_flight_to_succeeded(journal: &dyn Journal) {
 /// A run's attempts list in the order they began (then by id), and filter by task;
 /// run-level calls have no task.
 pub async fn attempts_list_in_start_order_and_by_task(journal: &dyn Journal) {
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let mut plan = in_flight_attempt(run.id, None, 1, at(1));
     plan.kind = CallKind::Plan;
     let a1 = in_flight_attempt(run.id, Some("a"), 1, at(2));
@@ -683,11 +651,7 @@ pub async fn attempts_list_in_start_order_and_by_task(journal: &dyn Journal) {
 
 /// A run's tasks list in plan order, and a task written again is replaced in place.
 pub async fn tasks_list_in_plan_order_and_are_replaced_in_place(journal: &dyn Journal) {
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let write = task_record(run.id, "write", 2, TaskStatus::Pending);
     let outline = task_record(run.id, "outline", 1, TaskStatus::Pending);
     let research = task_record(run.id, "research", 0, TaskStatus::Pending);
@@ -733,11 +697,7 @@ pub async fn tasks_list_in_plan_order_and_are_replaced_in_place(journal: &dyn Jo
 pub async fn unfinished_runs_are_those_not_in_a_terminal_status(journal: &dyn Journal) {
     let mut unfinished = Vec::new();
     for &status in RunStatus::ALL {
-        let run = new_run(None, None);
-        journal
-            .create_run(&run, &[run_created(&run)])
-            .await
-            .expect("create_run");
+        let run = stored_run(journal).await;
         let mut state = running_state(&run);
         state.status = status;
         journal.commit(&state_commit(state)).await.expect("commit");
@@ -761,11 +721,7 @@ pub async fn unfinished_runs_are_those_not_in_a_terminal_status(journal: &dyn Jo
 /// Many commits at once all land; none fails because another is writing.
 pub async fn concurrent_commits_all_land(journal: &dyn Journal) {
     const N_COMMITS: u64 = 24;
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let commits: Vec<Commit> = (0..N_COMMITS)
         .map(|index| {
             let name = format!("t{index}");
@@ -797,11 +753,7 @@ pub async fn concurrent_commits_all_land(journal: &dyn Journal) {
 pub async fn a_chain_of_submitted_commits_lands_in_order(journal: &dyn Journal) {
     const N_DELTAS: u64 = 40;
     // Arrange
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let chain = CommitChain::for_run(run.id);
     let plan = json!({"tasks": [{"id": "t0", "instructions": "Carry out `t0`."}]});
     let mut planned = running_state(&run);
@@ -934,11 +886,7 @@ pub async fn a_failed_commit_breaks_only_its_own_chain(journal: &dyn Journal) {
 pub async fn a_bad_commit_among_concurrent_ones_fails_alone(journal: &dyn Journal) {
     const N_COMMITS: u64 = 16;
     const BAD: u64 = 7;
-    let run = new_run(None, None);
-    journal
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let run = stored_run(journal).await;
     let unknown_run = RunId::new();
     let commits: Vec<Commit> = (0..N_COMMITS)
         .map(|index| {
@@ -1406,6 +1354,16 @@ fn at(seconds: i64) -> OffsetDateTime {
 
 fn task_id(id: &str) -> TaskId {
     TaskId::parse(id).expect("a valid task id")
+}
+
+/// A new run without tenant or key, stored with its `run_created` event.
+async fn stored_run(journal: &dyn Journal) -> NewRun {
+    let run = new_run(None, None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    run
 }
 
 fn new_run(tenant: Option<&str>, key: Option<&str>) -> NewRun {
