@@ -76,6 +76,13 @@ enum Next {
     Stop(ModelEnd),
 }
 
+impl Next {
+    /// The task ends.
+    fn end(end: TaskEnd) -> Self {
+        Next::Stop(ModelEnd::End(end))
+    }
+}
+
 /// What carries over from one call on a model to the next.
 struct Tries {
     /// Transient failures retried so far.
@@ -307,7 +314,7 @@ impl TaskRunner<'_> {
             max_retries: self.spec.max_retries.unwrap_or(options.max_retries),
             repairs: 0,
         };
-        let refused = loop {
+        let mut refused = loop {
             self.attempt_no += 1;
             let carried = std::mem::take(&mut self.carried);
             let started = task_started(&self.task, model);
@@ -348,7 +355,6 @@ impl TaskRunner<'_> {
         };
         // Nothing was committed: what was carried goes in with the end, without the
         // start of the attempt that never began.
-        let mut refused = refused;
         self.carried = refused.take_unwritten();
         self.carried
             .retain(|event| !matches!(event, EventPayload::TaskStart { .. }));
@@ -388,17 +394,19 @@ impl TaskRunner<'_> {
             let completion = match end {
                 CallEnd::Done(completion) => completion,
                 CallEnd::Cancelled => {
-                    return Next::Stop(ModelEnd::End(self.cancelled(write.attempts).await));
+                    return Next::end(self.cancelled(write.attempts).await);
                 }
                 CallEnd::Failed(err) => {
                     let mut reason = err.message.clone();
                     if err.is_transient() {
                         tries.retries += 1;
                         let unit: f64 = rand::random();
-                        let policy = &self.ctx.engine.config.retry;
-                        if let RetryDecision::RetryAfter(delay) =
-                            policy.decide(tries.retries, tries.max_retries, err.retry_after, unit)
-                        {
+                        if let RetryDecision::RetryAfter(delay) = config.retry.decide(
+                            tries.retries,
+                            tries.max_retries,
+                            err.retry_after,
+                            unit,
+                        ) {
                             // A model whose breaker opened with this failure is left
                             // now, not retried into (at most one probe goes through).
                             if self
@@ -415,12 +423,12 @@ impl TaskRunner<'_> {
                                     error: err.message.clone(),
                                 });
                                 if let Err(err) = self.ctx.write(write).await {
-                                    return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
+                                    return Next::end(TaskEnd::Journal(err));
                                 }
                                 tokio::select! {
                                     () = tokio::time::sleep(delay) => return Next::Again,
                                     () = self.ctx.cancel.cancelled() => {
-                                        return Next::Stop(ModelEnd::End(self.cancelled(Vec::new()).await));
+                                        return Next::end(self.cancelled(Vec::new()).await);
                                     }
                                 }
                             }
@@ -432,7 +440,7 @@ impl TaskRunner<'_> {
                     }
                     write.tasks.push(self.task.clone());
                     if let Err(err) = self.ctx.write(write).await {
-                        return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
+                        return Next::end(TaskEnd::Journal(err));
                     }
                     return Next::Stop(ModelEnd::Fallback {
                         larger_window: err.kind == ErrorKind::ContextTooLong,
@@ -459,13 +467,13 @@ impl TaskRunner<'_> {
             let verdict = if self.needs_judge(&checks) {
                 write.tasks.push(self.task.clone());
                 if let Err(err) = self.ctx.write(std::mem::take(&mut write)).await {
-                    return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
+                    return Next::end(TaskEnd::Journal(err));
                 }
                 // Boxed: the judge's state would otherwise be part of every task's
                 // future for its whole life, judged or not (see BENCHMARKS.md, W4).
                 let judgement = match Box::pin(self.judge(&output)).await {
                     Ok(judgement) => judgement,
-                    Err(end) => return Next::Stop(ModelEnd::End(end)),
+                    Err(end) => return Next::end(end),
                 };
                 baton_verifier::verdict(checks, judgement.as_ref(), &config.verify)
             } else {
@@ -478,7 +486,7 @@ impl TaskRunner<'_> {
                 checks: verdict.checks.clone(),
             };
             if verdict.passed {
-                return Next::Stop(ModelEnd::End(self.succeed(output, verified, write)));
+                return Next::end(self.succeed(output, verified, write));
             }
             let failed: Vec<Check> = verdict.checks.into_iter().filter(|c| !c.passed).collect();
             let reason = describe_failed_checks(&failed);
@@ -496,7 +504,7 @@ impl TaskRunner<'_> {
             write.tasks.push(self.task.clone());
             write.events.extend(events);
             if let Err(err) = self.ctx.write(write).await {
-                return Next::Stop(ModelEnd::End(TaskEnd::Journal(err)));
+                return Next::end(TaskEnd::Journal(err));
             }
             if !repair {
                 return Next::Stop(ModelEnd::fallback(format!(
