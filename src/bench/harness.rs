@@ -200,6 +200,17 @@ pub(crate) struct WorkerTimes {
     pub(crate) last_returned: Option<Duration>,
     /// How many dependency outputs the assembler's call carried.
     pub(crate) assembler_inputs: u64,
+    /// When the planner's call began and returned.
+    pub(crate) planner: Span,
+    /// When the assembler's call began and returned.
+    pub(crate) assembler: Span,
+}
+
+/// When one task's call began and returned, since the probe's reset.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Span {
+    pub(crate) started: Option<Duration>,
+    pub(crate) returned: Option<Duration>,
 }
 
 /// Times the workers' calls relative to a reset, lock-free (nanoseconds since the
@@ -213,6 +224,9 @@ pub(crate) struct Probe {
     first_returned: AtomicU64,
     last_returned: AtomicU64,
     assembler_inputs: AtomicU64,
+    /// The planner's and the assembler's calls: began, returned.
+    planner: [AtomicU64; 2],
+    assembler: [AtomicU64; 2],
 }
 
 impl Probe {
@@ -225,6 +239,8 @@ impl Probe {
             first_returned: AtomicU64::new(u64::MAX),
             last_returned: AtomicU64::new(0),
             assembler_inputs: AtomicU64::new(0),
+            planner: [AtomicU64::new(0), AtomicU64::new(0)],
+            assembler: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -239,6 +255,9 @@ impl Probe {
         self.first_returned.store(u64::MAX, Ordering::SeqCst);
         self.last_returned.store(0, Ordering::SeqCst);
         self.assembler_inputs.store(0, Ordering::SeqCst);
+        for at in self.planner.iter().chain(&self.assembler) {
+            at.store(0, Ordering::SeqCst);
+        }
         self.reset_at.store(self.now(), Ordering::SeqCst);
     }
 
@@ -254,6 +273,14 @@ impl Probe {
             first_returned: since(self.first_returned.load(Ordering::SeqCst)),
             last_returned: since(self.last_returned.load(Ordering::SeqCst)),
             assembler_inputs: self.assembler_inputs.load(Ordering::SeqCst),
+            planner: Span {
+                started: since(self.planner[0].load(Ordering::SeqCst)),
+                returned: since(self.planner[1].load(Ordering::SeqCst)),
+            },
+            assembler: Span {
+                started: since(self.assembler[0].load(Ordering::SeqCst)),
+                returned: since(self.assembler[1].load(Ordering::SeqCst)),
+            },
         }
     }
 
@@ -299,7 +326,19 @@ impl Provider for BenchModel {
             self.probe.assembler_inputs.store(inputs, Ordering::SeqCst);
         }
         if !tag.is_some_and(|tag| tag.starts_with('w')) {
-            return self.default.complete(request, deltas).await;
+            let span = match tag {
+                Some("planner") => Some(&self.probe.planner),
+                Some("assembler") => Some(&self.probe.assembler),
+                _ => None,
+            };
+            if let Some([started, _]) = span {
+                started.store(self.probe.now(), Ordering::SeqCst);
+            }
+            let result = self.default.complete(request, deltas).await;
+            if let Some([_, returned]) = span {
+                returned.store(self.probe.now(), Ordering::SeqCst);
+            }
+            return result;
         }
         self.probe.worker_started();
         let result = self.worker.complete(request, deltas).await;

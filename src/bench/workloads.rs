@@ -176,6 +176,7 @@ async fn w2_on(harness: &Harness, sizes: &Sizes) -> anyhow::Result<Map<String, V
         let mut all_in_flight = Vec::new();
         let mut last_returned = Vec::new();
         let mut peaks = Vec::new();
+        let mut phases = Phases::default();
         let mut inputs_ok = true;
         let mut calls = 0;
         let mut failed = 0;
@@ -192,6 +193,7 @@ async fn w2_on(harness: &Harness, sizes: &Sizes) -> anyhow::Result<Map<String, V
                 continue;
             }
             makespans.push(elapsed);
+            phases.add(&times, elapsed);
             // All N were in flight at once when the last one started before the first returned.
             if times.workers == width as u64
                 && let (Some(started), Some(first_back)) =
@@ -221,6 +223,7 @@ async fn w2_on(harness: &Harness, sizes: &Sizes) -> anyhow::Result<Map<String, V
             "all_in_flight_ms_median": (all_in_flight.len() > 0).then(|| round(all_in_flight.median(), 2)),
             "runs_with_all_in_flight": all_in_flight.len(),
             "last_returned_ms_median": round(last_returned.median(), 2),
+            "overhead_ms_median": phases.medians(),
             "peak_in_flight_min": peaks.iter().min(),
             "assembler_got_all_results": inputs_ok,
             "calls_per_task": round(calls as f64 / ((width + 2) * timed) as f64, 3),
@@ -231,6 +234,53 @@ async fn w2_on(harness: &Harness, sizes: &Sizes) -> anyhow::Result<Map<String, V
     figures.insert("critical_path_ms".into(), json!(critical_path_ms));
     figures.insert("fanouts".into(), Value::Array(fanouts));
     Ok(figures)
+}
+
+/// Where a W2 run's time beyond its three calls goes, one sample per run: before the
+/// planner's call, between it and the last worker's call, between the last worker's
+/// return and the assembler's call, and after the assembler's return.
+#[derive(Debug, Default)]
+struct Phases {
+    to_planner: Vec<Duration>,
+    planner_to_last_worker: Vec<Duration>,
+    last_worker_to_assembler: Vec<Duration>,
+    after_assembler: Vec<Duration>,
+}
+
+impl Phases {
+    fn add(&mut self, times: &WorkerTimes, elapsed: Duration) {
+        let gap = |from: Option<Duration>, to: Option<Duration>| Some(to?.saturating_sub(from?));
+        let samples = [
+            (&mut self.to_planner, times.planner.started),
+            (
+                &mut self.planner_to_last_worker,
+                gap(times.planner.returned, times.last_started),
+            ),
+            (
+                &mut self.last_worker_to_assembler,
+                gap(times.last_returned, times.assembler.started),
+            ),
+            (
+                &mut self.after_assembler,
+                gap(times.assembler.returned, Some(elapsed)),
+            ),
+        ];
+        for (phase, sample) in samples {
+            phase.extend(sample);
+        }
+    }
+
+    fn medians(&self) -> Value {
+        let median = |phase: &[Duration]| {
+            (!phase.is_empty()).then(|| round(Samples::millis(phase).median(), 2))
+        };
+        json!({
+            "to_planner_call": median(&self.to_planner),
+            "planner_to_last_worker_call": median(&self.planner_to_last_worker),
+            "last_worker_to_assembler_call": median(&self.last_worker_to_assembler),
+            "after_assembler": median(&self.after_assembler),
+        })
+    }
 }
 
 /// W3: rounds of concurrent diamond runs, latency 0.
