@@ -79,7 +79,7 @@ pub(crate) async fn execute(
     stop: Arc<std::sync::Mutex<Option<StopReason>>>,
 ) -> Result<Option<RunStatus>, JournalError> {
     let began = Instant::now();
-    // Not waited for: the plan's commit (or the planner's attempt row) follows.
+    // Not waited for: the first task's attempt row (or the planner's) follows.
     ctx.write_later(Write::default().with_run(|state| {
         state.status = RunStatus::Running;
         state.started_at.get_or_insert_with(OffsetDateTime::now_utc);
@@ -93,7 +93,7 @@ pub(crate) async fn execute(
             } else {
                 "plan"
             };
-            let tasks = publish_plan(&ctx, &graph, source, false).await?;
+            let tasks = publish_plan(&ctx, &graph, source, false);
             (graph, tasks)
         }
         // Boxed: planning's state would otherwise be part of every run's future for
@@ -101,7 +101,7 @@ pub(crate) async fn execute(
         None => match Box::pin(plan(&ctx)).await? {
             Planned::Graph { graph, fallback } => {
                 let source = if fallback { "fallback" } else { "planner" };
-                let tasks = publish_plan(&ctx, &graph, source, fallback).await?;
+                let tasks = publish_plan(&ctx, &graph, source, fallback);
                 (graph, tasks)
             }
             Planned::Stopped => return stopped_while_planning(&ctx, &stop, began).await,
@@ -160,13 +160,10 @@ pub(crate) async fn execute(
 }
 
 /// Stores the tasks of the plan and publishes `plan` (started, for workflows, and
-/// completed).
-async fn publish_plan(
-    ctx: &RunCtx,
-    graph: &TaskGraph,
-    source: &str,
-    fallback: bool,
-) -> Result<Vec<TaskRecord>, JournalError> {
+/// completed). Not waited for: the first task's attempt row follows at once, and
+/// the run's commits land in order, so the plan is durable before any task's call
+/// (and shares that commit's transaction instead of taking one of its own).
+fn publish_plan(ctx: &RunCtx, graph: &TaskGraph, source: &str, fallback: bool) -> Vec<TaskRecord> {
     let tasks: Vec<TaskRecord> = graph
         .tasks()
         .iter()
@@ -205,8 +202,8 @@ async fn publish_plan(
         ..Write::default()
     }
     .with_run(move |state| state.plan = Some(plan_json));
-    ctx.write(write).await?;
-    Ok(tasks)
+    ctx.write_later(write);
+    tasks
 }
 
 fn plan_event(

@@ -194,13 +194,16 @@ async fn parallel_tasks_do_not_wait_for_each_others_commits() {
     let id = test
         .submit(json!({"workflow": {"tasks": tasks}, "options": {"max_concurrency": 3, "assemble": "concat", "verify": false}}))
         .await;
-    // The run's own writes (running, plan) go through one at a time until the first
-    // task's start commit is held.
-    test.let_commits_through_until(|held| !held[0].attempts.is_empty())
-        .await;
-    let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(3))
+    // Nothing is written yet: the run's own writes (running, plan) are not waited
+    // for, and each task submits its start commit without waiting for another's.
+    let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(5))
         .await
-        .expect("the other tasks submit their start commits while the first is not yet durable");
+        .expect("the tasks submit their start commits while none is durable");
+    assert_eq!(held.len(), 5, "running, plan, three starts: {held:?}");
+    assert!(
+        held[1].events.iter().any(|event| event.name() == "plan"),
+        "the plan comes before the starts: {held:?}"
+    );
 
     let mut starting: Vec<String> = held
         .iter()
