@@ -255,13 +255,13 @@ async fn stopped_while_planning(
 /// to a one-task plan. Each rejected answer's problems are journaled in its attempt's
 /// `error`. A run stopped before a plan is accepted gets no plan at all.
 async fn plan(ctx: &RunCtx) -> Result<Planned, JournalError> {
-    ctx.write(Write::events(vec![plan_event(
+    // Not waited for: the planner's attempt row follows.
+    ctx.write_later(Write::events(vec![plan_event(
         PlanPhase::Started,
         None,
         false,
         "planner",
-    )]))
-    .await?;
+    )]));
     let prompt = ctx.prompt.clone().unwrap_or_default();
     let config = &ctx.engine.config;
     let mut request = baton_planner::plan_request(&prompt, &config.planner);
@@ -314,7 +314,9 @@ async fn plan(ctx: &RunCtx) -> Result<Planned, JournalError> {
             ..Write::default()
         }
         .with_run(move |state| state.usage.record_call(&usage, cost_usd));
-        ctx.write(write).await?;
+        // Not waited for: the next call's attempt row (a repair's, or the first
+        // task's), or the run's end, follows.
+        ctx.write_later(write);
         match answer {
             Ok((_, Ok(graph))) => {
                 return Ok(Planned::Graph {

@@ -422,9 +422,8 @@ impl TaskRunner<'_> {
                                     delay_ms: delay.as_millis() as u64,
                                     error: err.message.clone(),
                                 });
-                                if let Err(err) = self.ctx.write(write).await {
-                                    return Next::end(TaskEnd::Journal(err));
-                                }
+                                // Not waited for: the next try's attempt row follows.
+                                self.ctx.write_later(write);
                                 tokio::select! {
                                     () = tokio::time::sleep(delay) => return Next::Again,
                                     () = self.ctx.cancel.cancelled() => {
@@ -439,9 +438,9 @@ impl TaskRunner<'_> {
                         }
                     }
                     write.tasks.push(self.task.clone());
-                    if let Err(err) = self.ctx.write(write).await {
-                        return Next::end(TaskEnd::Journal(err));
-                    }
+                    // Not waited for: the next model's attempt row, or the task's
+                    // end, follows.
+                    self.ctx.write_later(write);
                     return Next::Stop(ModelEnd::Fallback {
                         larger_window: err.kind == ErrorKind::ContextTooLong,
                         reason,
@@ -466,9 +465,8 @@ impl TaskRunner<'_> {
             let checks = baton_verifier::check_output(self.spec, &output, &config.verify);
             let verdict = if self.needs_judge(&checks) {
                 write.tasks.push(self.task.clone());
-                if let Err(err) = self.ctx.write(std::mem::take(&mut write)).await {
-                    return Next::end(TaskEnd::Journal(err));
-                }
+                // Not waited for: the judge's attempt row follows, and lands after it.
+                self.ctx.write_later(std::mem::take(&mut write));
                 // Boxed: the judge's state would otherwise be part of every task's
                 // future for its whole life, judged or not (see BENCHMARKS.md, W4).
                 let judgement = match Box::pin(self.judge(&output)).await {
@@ -503,9 +501,9 @@ impl TaskRunner<'_> {
             self.task.output = None;
             write.tasks.push(self.task.clone());
             write.events.extend(events);
-            if let Err(err) = self.ctx.write(write).await {
-                return Next::end(TaskEnd::Journal(err));
-            }
+            // Not waited for: the repair's or the next model's attempt row, or the
+            // task's end, follows.
+            self.ctx.write_later(write);
             if !repair {
                 return Next::Stop(ModelEnd::fallback(format!(
                     "the output failed verification: {reason}"
@@ -580,9 +578,8 @@ impl TaskRunner<'_> {
             ..Write::default()
         }
         .with_run(move |state| state.usage.record_call(&usage, cost_usd));
-        if let Err(err) = self.ctx.write(write).await {
-            return Err(TaskEnd::Journal(err));
-        }
+        // Not waited for: the task's end, or its next attempt row, follows.
+        self.ctx.write_later(write);
         if cancelled {
             return Err(self.cancelled(Vec::new()).await);
         }
