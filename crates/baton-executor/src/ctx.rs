@@ -218,9 +218,9 @@ impl RunCtx {
             });
             let commit = Commit {
                 run,
-                tasks: write.tasks,
+                tasks: fitted(write.tasks),
                 telemetry: self.router_state_of(&write.attempts),
-                attempts: write.attempts,
+                attempts: fitted(write.attempts),
                 events,
             };
             let engine = self.engine.clone();
@@ -327,4 +327,12 @@ impl RunCtx {
             })
             .clone()
     }
+}
+
+/// The rows without spare room: a commit may wait in the write queue, thousands at
+/// once (W4), and a `Vec` that grew by `push` holds room for four rows (a task record
+/// is 440 bytes) where it has one.
+fn fitted<T>(mut rows: Vec<T>) -> Vec<T> {
+    rows.shrink_to_fit();
+    rows
 }
