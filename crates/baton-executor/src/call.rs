@@ -2,6 +2,7 @@
 //! start events) are committed before the call; the finished attempt is handed back
 //! for the caller to commit together with the task's new state and its events.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use baton_core::event::EventPayload;
@@ -26,12 +27,29 @@ pub(crate) struct CallPlan<'a> {
     /// The attempt's number within its task (or its kind, for run-level calls).
     pub(crate) number: u32,
     pub(crate) model: &'a RoutedModel,
-    /// The request; its `model` is set from `model` before the call.
-    pub(crate) request: CompletionRequest,
+    /// The request. One already fitted to `model` ([`fit_to_model`]) is sent as it
+    /// is; any other is copied and fitted for the call.
+    pub(crate) request: &'a CompletionRequest,
     pub(crate) timeout: Duration,
     /// Extra writes committed with the attempt row (e.g. `task_start` and the task
     /// moving to `running`).
     pub(crate) start: Write,
+}
+
+/// Sets a request's model to `model`'s and caps its output tokens at the model's
+/// most, as a call to that model sends it. A caller that calls the same model with
+/// the same request again fits it once, and no call copies it.
+pub(crate) fn fit_to_model(request: &mut CompletionRequest, model: &RoutedModel) {
+    if request.model != model.model {
+        request.model.clone_from(&model.model);
+    }
+    request.max_output_tokens = request
+        .max_output_tokens
+        .min(model.max_output_tokens.max(1));
+}
+
+fn is_fitted(request: &CompletionRequest, model: &RoutedModel) -> bool {
+    request.model == model.model && request.max_output_tokens <= model.max_output_tokens.max(1)
 }
 
 /// How a call ended.
@@ -104,19 +122,20 @@ pub(crate) fn make_call<'a>(
         task_id,
         number,
         model,
-        mut request,
+        request,
         timeout,
         mut start,
     } = plan;
     async move {
-        request.model = model.model.clone();
+        let request = if is_fitted(request, model) {
+            Cow::Borrowed(request)
+        } else {
+            let mut fitted = request.clone();
+            fit_to_model(&mut fitted, model);
+            Cow::Owned(fitted)
+        };
         let input_tokens = estimate_input_tokens(&request);
-        let max_output = u64::from(
-            request
-                .max_output_tokens
-                .min(model.max_output_tokens.max(1)),
-        );
-        request.max_output_tokens = max_output as u32;
+        let max_output = u64::from(request.max_output_tokens);
         let worst_case_usd = model.price.worst_case_cost(input_tokens, max_output);
         if ctx.cancel.is_cancelled() {
             return Err(CallRefused::Cancelled {

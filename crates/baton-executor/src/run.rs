@@ -287,7 +287,7 @@ async fn plan(ctx: &RunCtx) -> Result<Planned, JournalError> {
             task_id: None,
             number,
             model: &route.chosen,
-            request: request.clone(),
+            request: &request,
             timeout: Duration::from_secs_f64(ctx.options.task_timeout_s),
             start: Write::default(),
         };
@@ -587,7 +587,7 @@ async fn synthesize(
             task_id: None,
             number,
             model: &route.chosen,
-            request: request.clone(),
+            request: &request,
             timeout: Duration::from_secs_f64(ctx.options.task_timeout_s),
             start: Write::default(),
         };

@@ -12,7 +12,8 @@ use baton_router::{ModelRef, Route, RouteRequest, RoutedModel};
 use time::OffsetDateTime;
 
 use crate::call::{
-    CallEnd, CallPlan, CallRefused, CallResult, estimate_input_tokens, make_call, task_started,
+    CallEnd, CallPlan, CallRefused, CallResult, estimate_input_tokens, fit_to_model, make_call,
+    task_started,
 };
 use crate::ctx::{RunCtx, Write};
 use crate::retry::RetryDecision;
@@ -126,6 +127,7 @@ impl TaskRunner<'_> {
             config.task_max_output_tokens,
         );
         base.stream = self.ctx.options.stream;
+        let max_output_tokens = base.max_output_tokens;
 
         if let Some(end) = self.verify_recovered_output().await {
             return end;
@@ -143,7 +145,12 @@ impl TaskRunner<'_> {
                 score: route.score,
                 candidates: route.candidates.clone(),
             });
-            let (reason, larger_window) = match self.run_on_model(&route, &base).await {
+            // Fitted in place for this model's calls, so that none copies it; the
+            // output tokens asked for are restored for routing the next model.
+            fit_to_model(&mut base, &route.chosen);
+            let ended = self.run_on_model(&route, &base).await;
+            base.max_output_tokens = max_output_tokens;
+            let (reason, larger_window) = match ended {
                 ModelEnd::End(end) => return end,
                 ModelEnd::Fallback {
                     reason,
@@ -308,7 +315,8 @@ impl TaskRunner<'_> {
         let options = &self.ctx.options;
         let timeout =
             Duration::from_secs_f64(self.spec.timeout_s.unwrap_or(options.task_timeout_s));
-        let mut request = base.clone();
+        // The request is `base` until a repair replaces it.
+        let mut repaired: Option<CompletionRequest> = None;
         let mut tries = Tries {
             retries: 0,
             max_retries: self.spec.max_retries.unwrap_or(options.max_retries),
@@ -329,7 +337,7 @@ impl TaskRunner<'_> {
                 task_id: Some(&self.task.task_id),
                 number: self.attempt_no,
                 model,
-                request: request.clone(),
+                request: repaired.as_ref().unwrap_or(base),
                 timeout,
                 start: Write {
                     tasks: vec![started.clone()],
@@ -346,7 +354,7 @@ impl TaskRunner<'_> {
             // The rest is a function of its own, so that its state and the call's
             // share room in this future instead of taking room side by side.
             match self
-                .after_call(model, call, started, &mut tries, base, &mut request)
+                .after_call(model, call, started, &mut tries, base, &mut repaired)
                 .await
             {
                 Next::Again => {}
@@ -373,7 +381,7 @@ impl TaskRunner<'_> {
         started: TaskRecord,
         tries: &'s mut Tries,
         base: &'s CompletionRequest,
-        request: &'s mut CompletionRequest,
+        repaired: &'s mut Option<CompletionRequest>,
     ) -> impl Future<Output = Next> + 's {
         let CallResult {
             end,
@@ -509,7 +517,7 @@ impl TaskRunner<'_> {
                     "the output failed verification: {reason}"
                 )));
             }
-            *request = baton_verifier::repair_request(base, &output, &failed);
+            *repaired = Some(baton_verifier::repair_request(base, &output, &failed));
             Next::Again
         }
     }
@@ -559,7 +567,7 @@ impl TaskRunner<'_> {
             task_id: Some(&self.task.task_id),
             number: self.judge_no,
             model: &route.chosen,
-            request,
+            request: &request,
             timeout: Duration::from_secs_f64(self.ctx.options.task_timeout_s),
             start: Write::default(),
         };
