@@ -143,7 +143,9 @@ impl TaskRunner<'_> {
                 provider: route.chosen.provider_name.clone(),
                 model: route.chosen.model.clone(),
                 score: route.score,
-                candidates: route.candidates.clone(),
+                // Moved, not copied: nothing else reads them, and the route lives as
+                // long as the task's call.
+                candidates: std::mem::take(&mut route.candidates),
             });
             // Fitted in place for this model's calls, so that none copies it; the
             // output tokens asked for are restored for routing the next model.
