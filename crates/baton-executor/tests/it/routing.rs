@@ -12,7 +12,7 @@ use baton_core::status::RunStatus;
 use baton_router::{BreakerConfig, RateLimitConfig, RouterConfig};
 use serde_json::{Value, json};
 
-use crate::support::{ROOMY_MODEL, Scripted, Step, TestEngine, of};
+use crate::support::{ROOMY_MODEL, Scripted, Step, TERSE_MODEL, TestEngine, of};
 
 fn independent_tasks(n: usize) -> Value {
     let tasks: Vec<Value> = (0..n)
@@ -257,4 +257,65 @@ async fn failures_always_and_successes_once_a_second_save_the_routers_state() {
     let restored = models.iter().find(|m| m.spec.model == "first").unwrap();
     assert_eq!(restored.telemetry.calls, 3);
     assert_eq!(restored.telemetry.failures, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_model_gets_the_request_fitted_to_it_and_a_fallback_not_the_last_models_cap() {
+    // The terse model is chosen first and refuses the call for good; the next model
+    // gets the output tokens the task asked for, not the terse model's cap.
+    let test = TestEngine::with_models(Scripted::with([Step::BadRequest]), TERSE_MODEL);
+    let id = test
+        .run(json!({"workflow": {"tasks": [{"id": "a", "instructions": "a"}]}, "options": {"verify": false}}))
+        .await;
+
+    assert_eq!(
+        test.journal
+            .get_run(id, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .status,
+        RunStatus::Succeeded
+    );
+    let asked = baton_executor::engine::EngineConfig::with_defaults().task_max_output_tokens;
+    assert!(
+        asked > 64,
+        "the task asks for more than the terse model writes"
+    );
+    let sent = test.provider.sent.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        [
+            ("terse".to_owned(), 64),
+            ("first".to_owned(), asked.min(4096))
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repair_goes_to_the_same_model_with_the_same_fitted_request_and_the_rejection() {
+    let test = TestEngine::new(Scripted::with([Step::Answer("", Duration::ZERO)]));
+    let id = test
+        .run(json!({"workflow": {"tasks": [{"id": "a", "instructions": "a"}]}}))
+        .await;
+
+    assert_eq!(
+        test.journal
+            .get_run(id, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .status,
+        RunStatus::Succeeded
+    );
+    let sent = test.provider.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2, "the empty answer, then its repair: {sent:?}");
+    assert_eq!(sent[0], sent[1]);
+    let prompts = test.provider.order.lock().unwrap().clone();
+    assert!(
+        prompts[1].contains("That answer was rejected"),
+        "{prompts:?}"
+    );
 }

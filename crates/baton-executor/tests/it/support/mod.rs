@@ -55,6 +55,8 @@ pub(crate) struct Scripted {
     pub(crate) latency: Mutex<Duration>,
     /// The prompt of each call, in call order.
     pub(crate) order: Mutex<Vec<String>>,
+    /// The model and the output-token cap of each call's request, in call order.
+    pub(crate) sent: Mutex<Vec<(String, u32)>>,
     /// Notified each time a call begins.
     pub(crate) entered: tokio::sync::Notify,
     /// Scripts for the calls of one task, by task id (used before `script`).
@@ -125,6 +127,10 @@ impl Provider for Scripted {
             .unwrap_or_default();
         let step = self.next_step(&task);
         self.order.lock().unwrap().push(task);
+        self.sent
+            .lock()
+            .unwrap()
+            .push((request.model.clone(), request.max_output_tokens));
         self.entered.notify_one();
         let default_latency = *self.latency.lock().unwrap();
         let result = match step.unwrap_or(Step::Answer("ok", default_latency)) {
@@ -210,6 +216,17 @@ capabilities = { general = 1, reasoning = 1, writing = 1 }
 context_window = 1000000
 max_output_tokens = 4096
 price = { input_per_mtok = 50.0, output_per_mtok = 100.0 }
+"#;
+
+/// A fourth model, as able as the first and cheaper, that writes at most 64 tokens.
+pub(crate) const TERSE_MODEL: &str = r#"
+[[models]]
+provider = "scripted"
+model = "terse"
+capabilities = { general = 5, reasoning = 5, writing = 5 }
+context_window = 100000
+max_output_tokens = 64
+price = { input_per_mtok = 0.5, output_per_mtok = 1.0 }
 "#;
 
 /// An engine over the in-memory journal and a scripted provider.
