@@ -443,8 +443,9 @@ attempt_upsert as (
         $34::text[], $35::text[], $36::text[], $37::float8[], $38::bigint[], $39::bigint[],
         $40::bigint[], $41::bigint[], $42::boolean[], $43::float8[], $44::bigint[], $45::text[],
         $46::timestamptz[], $47::timestamptz[])
+    -- An attempt's run and start time never change, so they are not updated (on
+    -- SQLite, setting them rewrote their index's entries).
     on conflict (id) do update set
-        run_id = excluded.run_id,
         task_id = excluded.task_id,
         kind = excluded.kind,
         number = excluded.number,
@@ -460,7 +461,6 @@ attempt_upsert as (
         cost_usd = excluded.cost_usd,
         latency_ms = excluded.latency_ms,
         error = excluded.error,
-        started_at = excluded.started_at,
         finished_at = excluded.finished_at
 ),
 "

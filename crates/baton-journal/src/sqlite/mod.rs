@@ -861,20 +861,21 @@ impl<'a> RunValues<'a> {
     }
 
     /// Updates the runs from a list of values (their columns are `column1`… in the
-    /// order pushed).
+    /// order pushed). The status is set by a statement of its own, and only where it
+    /// changes: SQLite rewrites the entries of every index on a column an `update`
+    /// sets, even to the value it has, and two indexes of `runs` are on the status, so
+    /// setting it with every usage update cost two more pages in every commit's WAL.
     fn update<'q>(script: &mut Script<'q>, rows: &'q [Self], updated_at: &'q str) {
         let builder = script.statement(
-            "update runs set status = v.column2, \
-             output = v.column3, error = v.column4, llm_calls = v.column5, \
-             tokens_in = v.column6, tokens_out = v.column7, cost_usd = v.column8, \
-             started_at = v.column9, finished_at = v.column10, updated_at = ",
+            "update runs set output = v.column2, error = v.column3, llm_calls = v.column4, \
+             tokens_in = v.column5, tokens_out = v.column6, cost_usd = v.column7, \
+             started_at = v.column8, finished_at = v.column9, updated_at = ",
         );
         builder.push_bind(updated_at).push(" from (");
         builder.push_values(rows, |mut values, row| {
             let state = row.state;
             values
                 .push_bind(row.id.as_str())
-                .push_bind(state.status.as_str())
                 .push_bind(state.output.as_deref())
                 .push_bind(row.error.as_deref())
                 .push_bind(to_db_int(state.usage.llm_calls))
@@ -885,6 +886,13 @@ impl<'a> RunValues<'a> {
                 .push_bind(row.finished_at.as_deref());
         });
         builder.push(") as v where runs.id = v.column1");
+        let builder = script.statement("update runs set status = v.column2 from (");
+        builder.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.id.as_str())
+                .push_bind(row.state.status.as_str());
+        });
+        builder.push(") as v where runs.id = v.column1 and runs.status is not v.column2");
     }
 
     /// Stores the plans these runs set (each has one), beside their rows.
@@ -976,6 +984,10 @@ impl<'a> AttemptValues<'a> {
         })
     }
 
+    /// Inserts the attempts, or updates the stored ones. An attempt's run and start
+    /// time never change, and an index holds them (`attempts_run_id_started_at_idx`):
+    /// they are left out of the update, since SQLite rewrites an index's entries for
+    /// every column an `update` sets, even to the value it has.
     fn upsert<'q>(script: &mut Script<'q>, rows: &'q [Self]) {
         let builder = script.statement(
             "insert into attempts (id, run_id, task_id, kind, number, provider, model, status, \
@@ -1007,7 +1019,7 @@ impl<'a> AttemptValues<'a> {
                 .push_bind(row.finished_at.as_deref());
         });
         builder.push(
-            " on conflict (id) do update set run_id = excluded.run_id, task_id = excluded.task_id, \
+            " on conflict (id) do update set task_id = excluded.task_id, \
              kind = excluded.kind, number = excluded.number, provider = excluded.provider, \
              model = excluded.model, status = excluded.status, \
              reserved_cost_usd = excluded.reserved_cost_usd, tokens_in = excluded.tokens_in, \
@@ -1015,7 +1027,7 @@ impl<'a> AttemptValues<'a> {
              tokens_reasoning = excluded.tokens_reasoning, \
              usage_estimated = excluded.usage_estimated, cost_usd = excluded.cost_usd, \
              latency_ms = excluded.latency_ms, error = excluded.error, \
-             started_at = excluded.started_at, finished_at = excluded.finished_at",
+             finished_at = excluded.finished_at",
         );
     }
 }
