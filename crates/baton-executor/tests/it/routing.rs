@@ -268,16 +268,7 @@ async fn each_model_gets_the_request_fitted_to_it_and_a_fallback_not_the_last_mo
         .run(json!({"workflow": {"tasks": [{"id": "a", "instructions": "a"}]}, "options": {"verify": false}}))
         .await;
 
-    assert_eq!(
-        test.journal
-            .get_run(id, None)
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status,
-        RunStatus::Succeeded
-    );
+    assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
     let asked = baton_executor::engine::EngineConfig::with_defaults().task_max_output_tokens;
     assert!(
         asked > 64,
@@ -300,16 +291,7 @@ async fn a_repair_goes_to_the_same_model_with_the_same_fitted_request_and_the_re
         .run(json!({"workflow": {"tasks": [{"id": "a", "instructions": "a"}]}}))
         .await;
 
-    assert_eq!(
-        test.journal
-            .get_run(id, None)
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status,
-        RunStatus::Succeeded
-    );
+    assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
     let sent = test.provider.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2, "the empty answer, then its repair: {sent:?}");
     assert_eq!(sent[0], sent[1]);
