@@ -224,9 +224,30 @@ pub(crate) struct Probe {
     first_returned: AtomicU64,
     last_returned: AtomicU64,
     assembler_inputs: AtomicU64,
-    /// The planner's and the assembler's calls: began, returned.
-    planner: [AtomicU64; 2],
-    assembler: [AtomicU64; 2],
+    planner: CallClock,
+    assembler: CallClock,
+}
+
+/// When one call began and returned (nanoseconds since the probe was made; 0 for
+/// not yet).
+#[derive(Debug, Default)]
+struct CallClock {
+    started: AtomicU64,
+    returned: AtomicU64,
+}
+
+impl CallClock {
+    fn reset(&self) {
+        self.started.store(0, Ordering::SeqCst);
+        self.returned.store(0, Ordering::SeqCst);
+    }
+
+    fn read(&self, since: impl Fn(u64) -> Option<Duration>) -> Span {
+        Span {
+            started: since(self.started.load(Ordering::SeqCst)),
+            returned: since(self.returned.load(Ordering::SeqCst)),
+        }
+    }
 }
 
 impl Probe {
@@ -239,8 +260,8 @@ impl Probe {
             first_returned: AtomicU64::new(u64::MAX),
             last_returned: AtomicU64::new(0),
             assembler_inputs: AtomicU64::new(0),
-            planner: [AtomicU64::new(0), AtomicU64::new(0)],
-            assembler: [AtomicU64::new(0), AtomicU64::new(0)],
+            planner: CallClock::default(),
+            assembler: CallClock::default(),
         }
     }
 
@@ -255,9 +276,8 @@ impl Probe {
         self.first_returned.store(u64::MAX, Ordering::SeqCst);
         self.last_returned.store(0, Ordering::SeqCst);
         self.assembler_inputs.store(0, Ordering::SeqCst);
-        for at in self.planner.iter().chain(&self.assembler) {
-            at.store(0, Ordering::SeqCst);
-        }
+        self.planner.reset();
+        self.assembler.reset();
         self.reset_at.store(self.now(), Ordering::SeqCst);
     }
 
@@ -273,14 +293,8 @@ impl Probe {
             first_returned: since(self.first_returned.load(Ordering::SeqCst)),
             last_returned: since(self.last_returned.load(Ordering::SeqCst)),
             assembler_inputs: self.assembler_inputs.load(Ordering::SeqCst),
-            planner: Span {
-                started: since(self.planner[0].load(Ordering::SeqCst)),
-                returned: since(self.planner[1].load(Ordering::SeqCst)),
-            },
-            assembler: Span {
-                started: since(self.assembler[0].load(Ordering::SeqCst)),
-                returned: since(self.assembler[1].load(Ordering::SeqCst)),
-            },
+            planner: self.planner.read(since),
+            assembler: self.assembler.read(since),
         }
     }
 
@@ -331,12 +345,12 @@ impl Provider for BenchModel {
                 Some("assembler") => Some(&self.probe.assembler),
                 _ => None,
             };
-            if let Some([started, _]) = span {
-                started.store(self.probe.now(), Ordering::SeqCst);
+            if let Some(clock) = span {
+                clock.started.store(self.probe.now(), Ordering::SeqCst);
             }
             let result = self.default.complete(request, deltas).await;
-            if let Some([_, returned]) = span {
-                returned.store(self.probe.now(), Ordering::SeqCst);
+            if let Some(clock) = span {
+                clock.returned.store(self.probe.now(), Ordering::SeqCst);
             }
             return result;
         }
