@@ -43,13 +43,16 @@ pub(crate) fn fit_to_model(request: &mut CompletionRequest, model: &RoutedModel)
     if request.model != model.model {
         request.model.clone_from(&model.model);
     }
-    request.max_output_tokens = request
-        .max_output_tokens
-        .min(model.max_output_tokens.max(1));
+    request.max_output_tokens = request.max_output_tokens.min(output_cap(model));
 }
 
 fn is_fitted(request: &CompletionRequest, model: &RoutedModel) -> bool {
-    request.model == model.model && request.max_output_tokens <= model.max_output_tokens.max(1)
+    request.model == model.model && request.max_output_tokens <= output_cap(model)
+}
+
+/// The most output tokens a call to `model` asks for (at least one).
+fn output_cap(model: &RoutedModel) -> u32 {
+    model.max_output_tokens.max(1)
 }
 
 /// How a call ended.
