@@ -384,6 +384,21 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
     /// company before it is written.
     fn submit(&self, chain: &CommitChain, commit: Commit, urgency: Urgency, done: OnCommitted);
 
+    /// Queues a new run with its first events as the first write of its
+    /// [`CommitChain`] and returns at once, like [`Journal::submit`]: the chain's
+    /// commits submitted after it land after it (perhaps in its transaction), and
+    /// once it fails (a refused idempotency key included) they fail unwritten. `done`
+    /// is called with its outcome (and an empty commit). So a run can go on before it
+    /// is stored, while whoever answers for it waits for `done`.
+    fn submit_run(
+        &self,
+        chain: &CommitChain,
+        run: NewRun,
+        events: Vec<Event>,
+        urgency: Urgency,
+        done: OnCommitted,
+    );
+
     /// A run by id, if it exists (and belongs to `tenant`, when one is given).
     async fn get_run(
         &self,

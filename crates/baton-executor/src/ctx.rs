@@ -74,9 +74,10 @@ pub(crate) struct Write {
 }
 
 /// The error of a commit whose outcome never came back (the journal went away).
-fn dropped() -> JournalError {
+/// The error of a write the journal dropped without answering.
+pub(crate) fn dropped() -> JournalError {
     JournalError::Unavailable(Box::new(std::io::Error::other(
-        "the journal dropped a commit without answering",
+        "the journal dropped a write without answering",
     )))
 }
 
@@ -116,6 +117,7 @@ impl RunCtx {
         options: RunOptions,
         prompt: Option<String>,
         cancel: CancellationToken,
+        chain: CommitChain,
     ) -> Self {
         let spent = state.usage.cost_usd;
         let mut state = state;
@@ -127,7 +129,7 @@ impl RunCtx {
             prompt,
             cancel,
             writer: Mutex::new(Writer {
-                chain: CommitChain::for_run(state.id),
+                chain,
                 next_seq,
                 state,
                 pending: None,

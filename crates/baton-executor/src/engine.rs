@@ -9,7 +9,9 @@ use baton_core::error::{ErrorCode, HasCode, RunError};
 use baton_core::event::{Event, EventPayload};
 use baton_core::graph::{TaskGraph, Workflow};
 use baton_core::ids::RunId;
-use baton_core::journal::{Commit, Journal, JournalError, NewRun, RunRecord, RunState};
+use baton_core::journal::{
+    Commit, CommitChain, Journal, JournalError, NewRun, RunRecord, RunState, Urgency,
+};
 use baton_core::request::{RequestError, RequestLimits, RunOptions, RunRequest};
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 use baton_core::usage::RunUsage;
@@ -17,11 +19,11 @@ use baton_planner::PlannerConfig;
 use baton_router::Router;
 use baton_verifier::VerifyConfig;
 use time::OffsetDateTime;
-use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::ctx::RunCtx;
+use crate::ctx::{RunCtx, dropped};
 use crate::hub::EventHub;
 use crate::retry::RetryPolicy;
 use crate::run::{RunStart, StopReason, execute, stats_event};
@@ -222,7 +224,9 @@ impl Engine {
     }
 
     /// Validates a request, stores the run with its `run_created` event and starts it
-    /// in the background. Returns once the run is committed.
+    /// in the background. Returns once the run is committed (a run without an
+    /// idempotency key may have begun by then: its creation shares the transaction
+    /// of its first waited-for write).
     #[tracing::instrument(skip_all, fields(run.id))]
     pub async fn submit(&self, submission: Submission) -> Result<Started, EngineError> {
         if self.inner.shutdown.is_cancelled() {
@@ -273,22 +277,6 @@ impl Engine {
             status: RunStatus::Queued,
             created_at: now,
         };
-        match self
-            .inner
-            .journal
-            .create_run(&new_run, std::slice::from_ref(&created))
-            .await
-        {
-            Ok(()) => {}
-            Err(JournalError::IdempotencyKeyTaken { existing }) => {
-                // Another submission with the same key won the race.
-                let Some(run) = self.inner.journal.get_run(existing, tenant).await? else {
-                    return Err(EngineError::IdempotencyConflict);
-                };
-                return same_request(&run, request_hash.as_deref());
-            }
-            Err(err) => return Err(err.into()),
-        }
         let state = RunState {
             id: run_id,
             status: RunStatus::Queued,
@@ -304,8 +292,49 @@ impl Engine {
             graph_is_workflow: true,
             tasks: Vec::new(),
         };
-        self.start(state, 2, valid.options, valid.prompt, start);
-        Ok(Started::New(run_id))
+        let chain = CommitChain::for_run(run_id);
+        if new_run.idempotency_key.is_some() {
+            // Whether this run is stored depends on what is: it starts once it is.
+            match self
+                .inner
+                .journal
+                .create_run(&new_run, std::slice::from_ref(&created))
+                .await
+            {
+                Ok(()) => {}
+                Err(JournalError::IdempotencyKeyTaken { existing }) => {
+                    // Another submission with the same key won the race.
+                    let Some(run) = self.inner.journal.get_run(existing, tenant).await? else {
+                        return Err(EngineError::IdempotencyConflict);
+                    };
+                    return same_request(&run, request_hash.as_deref());
+                }
+                Err(err) => return Err(err.into()),
+            }
+            self.start(state, 2, valid.options, valid.prompt, start, chain);
+            return Ok(Started::New(run_id));
+        }
+        // Nothing can refuse a run without a key, so it starts at once: its creation
+        // is the first write of its chain and waits to share the transaction of the
+        // run's first waited-for write (a call's attempt row), instead of taking one
+        // of its own before it. The caller is answered once the run is stored.
+        let (done, stored) = oneshot::channel();
+        self.inner.journal.submit_run(
+            &chain,
+            new_run,
+            vec![created],
+            Urgency::Later,
+            Box::new(move |result, _| drop(done.send(result))),
+        );
+        let cancel = self.start(state, 2, valid.options, valid.prompt, start, chain);
+        match stored.await.unwrap_or_else(|_| Err(dropped())) {
+            Ok(()) => Ok(Started::New(run_id)),
+            Err(err) => {
+                // Its chain is broken, so none of its writes lands and no call is made.
+                cancel.cancel();
+                Err(err.into())
+            }
+        }
     }
 
     /// Live events of a run running in this process, or `None` (read the journal).
@@ -390,7 +419,14 @@ impl Engine {
             match self.prepare_resume(&run).await {
                 Ok(Some((options, prompt, start, next_seq))) => {
                     tracing::info!(run.id = %run.id, "resuming an interrupted run");
-                    self.start(run.state.clone(), next_seq, options, prompt, start);
+                    self.start(
+                        run.state.clone(),
+                        next_seq,
+                        options,
+                        prompt,
+                        start,
+                        CommitChain::for_run(run.id),
+                    );
                     resumed += 1;
                 }
                 Ok(None) | Err(_) => {
@@ -422,7 +458,8 @@ impl Engine {
         self.inner.tracker.wait().await;
     }
 
-    /// Spawns a run's task.
+    /// Spawns a run's task, which writes on `chain`; returns the token that cancels
+    /// it.
     fn start(
         &self,
         state: RunState,
@@ -430,7 +467,8 @@ impl Engine {
         options: RunOptions,
         prompt: Option<String>,
         start: RunStart,
-    ) {
+        chain: CommitChain,
+    ) -> CancellationToken {
         let run_id = state.id;
         let cancel = CancellationToken::new();
         let stop = Arc::new(Mutex::new(None));
@@ -455,8 +493,10 @@ impl Engine {
             options,
             prompt,
             cancel.clone(),
+            chain,
         ));
         let inner = self.inner.clone();
+        let handle = cancel.clone();
         self.inner.tracker.spawn(async move {
             let timer = async {
                 match timeout {
@@ -475,12 +515,13 @@ impl Engine {
                 }
             };
             if let Err(err) = result {
-                tracing::error!(run.id = %run_id, error = %err, "the run stopped: the journal failed; it will be resumed at the next start");
+                tracing::error!(run.id = %run_id, error = %err, "the run stopped: the journal failed; a stored run is resumed at the next start");
             }
             inner.hub.close(run_id);
             inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);
             let _ = done_sender.send(true);
         });
+        handle
     }
 
     /// Reads back what is needed to resume a run.

@@ -881,6 +881,116 @@ pub async fn a_failed_commit_breaks_only_its_own_chain(journal: &dyn Journal) {
     assert_eq!(healthy_seqs, vec![1, 2, 3, 4, 5, 6]);
 }
 
+/// A run submitted without waiting ([`Journal::submit_run`]) lands ahead of the
+/// commits submitted after it on its chain, and is answered first: its first waited
+/// commit, submitted before the run is stored, lands whole (a later run update with
+/// it, whatever the batch).
+pub async fn a_submitted_run_lands_before_its_chains_commits(journal: &dyn Journal) {
+    // Arrange
+    let run = new_run(None, None);
+    let chain = CommitChain::for_run(run.id);
+    let created = run_created(&run);
+    let first = Commit {
+        run: Some(running_state(&run)),
+        tasks: vec![task_record(run.id, "t0", 0, TaskStatus::Running)],
+        attempts: vec![in_flight_attempt(run.id, Some("t0"), 1, at(1))],
+        events: vec![event(run.id, 2, task_start("t0", 1))],
+        telemetry: Vec::new(),
+    };
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+
+    // Act
+    let (done, stored) = tokio::sync::oneshot::channel();
+    let order = answered.clone();
+    journal.submit_run(
+        &chain,
+        run.clone(),
+        vec![created],
+        Urgency::Later,
+        Box::new(move |result, _| {
+            order.lock().expect("the order").push("run");
+            let _ = done.send(result);
+        }),
+    );
+    let order = answered.clone();
+    let committed = submit_answered(journal, &chain, first, move || {
+        order.lock().expect("the order").push("commit");
+    });
+
+    // Assert
+    committed
+        .await
+        .expect("an answer")
+        .expect("the commit lands");
+    stored.await.expect("an answer").expect("the run is stored");
+    assert_eq!(*answered.lock().expect("the order"), ["run", "commit"]);
+    let stored = journal
+        .get_run(run.id, None)
+        .await
+        .expect("get_run")
+        .expect("the run");
+    assert_eq!(
+        stored.state.status,
+        RunStatus::Running,
+        "the commit's update"
+    );
+    assert_eq!(stored.request, run.request);
+    assert_eq!(seqs_of(journal, run.id).await, vec![1, 2]);
+    assert_eq!(list_tasks(journal, run.id).await.len(), 1);
+    assert_eq!(list_attempts(journal, run.id).await.len(), 1);
+}
+
+/// A submitted run that cannot be stored (here: its id is taken) breaks its chain,
+/// so the commits submitted after it fail unwritten, even those that would land.
+pub async fn a_submitted_run_that_fails_breaks_its_chain(journal: &dyn Journal) {
+    // Arrange
+    let stored = stored_run(journal).await;
+    let duplicate = NewRun {
+        id: stored.id,
+        request: json!({"prompt": "another run with a taken id"}),
+        ..new_run(None, None)
+    };
+    let chain = CommitChain::for_run(stored.id);
+
+    // Act
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    journal.submit_run(
+        &chain,
+        duplicate,
+        vec![run_created(&stored)],
+        Urgency::Now,
+        Box::new(move |result, _| drop(done.send(result))),
+    );
+    let after = submit_answered(
+        journal,
+        &chain,
+        events_commit(vec![event(stored.id, 2, delta("t0", "text"))]),
+        || (),
+    );
+
+    // Assert
+    assert!(
+        outcome.await.expect("an answer").is_err(),
+        "a second run with a taken id is refused"
+    );
+    assert!(
+        after.await.expect("an answer").is_err(),
+        "the chain is broken"
+    );
+    assert!(chain.is_broken());
+    assert_eq!(
+        seqs_of(journal, stored.id).await,
+        vec![1],
+        "nothing more lands"
+    );
+    let read = journal
+        .get_run(stored.id, None)
+        .await
+        .expect("get_run")
+        .expect("the run");
+    assert_eq!(read.request, stored.request, "the stored run is kept");
+}
+
 /// A bad commit among many concurrent ones fails alone and writes nothing; the
 /// others land (a store that batches commits must not fail them all together).
 pub async fn a_bad_commit_among_concurrent_ones_fails_alone(journal: &dyn Journal) {

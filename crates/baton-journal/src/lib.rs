@@ -154,6 +154,17 @@ impl Journal for Store {
         self.queue().submit(chain, commit, urgency, done);
     }
 
+    fn submit_run(
+        &self,
+        chain: &CommitChain,
+        run: NewRun,
+        events: Vec<Event>,
+        urgency: Urgency,
+        done: OnCommitted,
+    ) {
+        self.queue().submit_run(chain, run, events, urgency, done);
+    }
+
     async fn get_run(
         &self,
         id: RunId,

@@ -189,6 +189,31 @@ impl WriteQueue {
         );
     }
 
+    /// Queues a new run as the first write of its chain (see
+    /// [`baton_core::journal::Journal::submit_run`]): it goes to the chain's writer,
+    /// ahead of the commits submitted after it, and its failure breaks the chain.
+    pub(crate) fn submit_run(
+        &self,
+        chain: &CommitChain,
+        run: NewRun,
+        events: Vec<Event>,
+        urgency: Urgency,
+        done: OnCommitted,
+    ) {
+        if let Err(err) = chain.check() {
+            return done(Err(err), Commit::default());
+        }
+        self.enqueue(
+            Some(chain.key()),
+            Queued {
+                job: Job::Create { run, events },
+                chain: Some(chain.clone()),
+                urgency,
+                done,
+            },
+        );
+    }
+
     fn enqueue(&self, key: Option<u64>, queued: Queued) {
         let index = match key {
             Some(key) => (key % self.writers.len() as u64) as usize,

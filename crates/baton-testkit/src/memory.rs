@@ -48,19 +48,32 @@ pub struct MemoryJournal {
     tables: Mutex<Tables>,
     mode: Mutex<Mode>,
     held: Mutex<Held>,
-    /// Woken whenever a submitted commit is held.
+    /// Woken whenever a submitted write is held.
     held_changed: tokio::sync::Notify,
 }
 
-/// Submitted commits held back, unwritten and unanswered, while holding is on (see
-/// [`MemoryJournal::hold_commits`]).
+/// Submitted writes held back, unwritten and unanswered, while holding is on (see
+/// [`MemoryJournal::hold_commits`] and [`MemoryJournal::hold_writes`]), in
+/// submission order.
 #[derive(Default)]
-struct Held(Option<Vec<(CommitChain, Commit, OnCommitted)>>);
+struct Held {
+    commits: bool,
+    new_runs: bool,
+    writes: Vec<(CommitChain, HeldWrite, OnCommitted)>,
+}
+
+/// One held write.
+enum HeldWrite {
+    Commit(Commit),
+    NewRun(NewRun, Vec<Event>),
+}
 
 impl std::fmt::Debug for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Held")
-            .field(&self.0.as_ref().map(Vec::len))
+        f.debug_struct("Held")
+            .field("commits", &self.commits)
+            .field("new_runs", &self.new_runs)
+            .field("writes", &self.writes.len())
             .finish()
     }
 }
@@ -70,39 +83,138 @@ impl MemoryJournal {
     /// until [`MemoryJournal::release_held`]: so a test sees which commits a run has
     /// in flight at once.
     pub fn hold_commits(&self) {
-        lock(&self.held).0.get_or_insert_with(Vec::new);
+        lock(&self.held).commits = true;
+    }
+
+    /// From now on, holds every submitted write back, new runs
+    /// ([`Journal::submit_run`]) as well as commits, unwritten and unanswered, until
+    /// [`MemoryJournal::release_held`]: so a test sees what a run does before it is
+    /// stored.
+    pub fn hold_writes(&self) {
+        let mut held = lock(&self.held);
+        held.commits = true;
+        held.new_runs = true;
     }
 
     /// Waits until at least `count` submitted commits are held, and returns what
-    /// they hold, in submission order.
+    /// they hold, in submission order (held new runs are not counted).
     pub async fn until_held(&self, count: usize) -> Vec<Commit> {
         loop {
             let notified = self.held_changed.notified();
-            if let Some(held) = &lock(&self.held).0
-                && held.len() >= count
-            {
-                return held.iter().map(|(_, commit, _)| commit.clone()).collect();
+            let held: Vec<Commit> = lock(&self.held)
+                .writes
+                .iter()
+                .filter_map(|(_, write, _)| match write {
+                    HeldWrite::Commit(commit) => Some(commit.clone()),
+                    HeldWrite::NewRun(..) => None,
+                })
+                .collect();
+            if held.len() >= count {
+                return held;
             }
             notified.await;
         }
     }
 
-    /// Stops holding commits, and writes and answers the held ones in submission
-    /// order among themselves (a commit submitted meanwhile, from another thread,
-    /// may land first).
+    /// Stops holding, and writes and answers the held writes in submission order
+    /// among themselves (a write submitted meanwhile, from another thread, may land
+    /// first).
     pub fn release_held(&self) {
-        let held = lock(&self.held).0.take().unwrap_or_default();
-        for (chain, commit, done) in held {
-            self.write_submitted(&chain, commit, done);
+        let writes = {
+            let mut held = lock(&self.held);
+            held.commits = false;
+            held.new_runs = false;
+            std::mem::take(&mut held.writes)
+        };
+        for (chain, write, done) in writes {
+            self.write_submitted(&chain, write, done);
         }
     }
 
-    fn write_submitted(&self, chain: &CommitChain, commit: Commit, done: OnCommitted) {
-        let result = chain.check().and_then(|()| self.write(&commit));
+    /// Holds a submitted write if holding is on for its kind; else writes it.
+    fn submitted(&self, chain: &CommitChain, write: HeldWrite, done: OnCommitted) {
+        {
+            let mut held = lock(&self.held);
+            let holding = match write {
+                HeldWrite::Commit(_) => held.commits,
+                HeldWrite::NewRun(..) => held.new_runs,
+            };
+            if holding {
+                held.writes.push((chain.clone(), write, done));
+                drop(held);
+                self.held_changed.notify_waiters();
+                return;
+            }
+        }
+        self.write_submitted(chain, write, done);
+    }
+
+    /// Writes a submitted write and answers it; a failure breaks its chain.
+    fn write_submitted(&self, chain: &CommitChain, write: HeldWrite, done: OnCommitted) {
+        let (result, commit) = match write {
+            HeldWrite::Commit(commit) => (chain.check().and_then(|()| self.write(&commit)), commit),
+            HeldWrite::NewRun(run, events) => (
+                chain.check().and_then(|()| self.create(&run, &events)),
+                Commit::default(),
+            ),
+        };
         if result.is_err() {
             chain.break_chain();
         }
         done(result, commit);
+    }
+
+    /// Stores a new run, unless the journal is switched to fail, its id is taken, or
+    /// its tenant's idempotency key is.
+    fn create(&self, run: &NewRun, events: &[Event]) -> Result<(), JournalError> {
+        self.check()?;
+        let mut tables = lock(&self.tables);
+        if tables.runs.contains_key(&run.id) {
+            return Err(JournalError::Corrupt(format!(
+                "run {} is stored already",
+                run.id
+            )));
+        }
+        if let Some(key) = &run.idempotency_key
+            && let Some(existing) = tables
+                .runs
+                .values()
+                .find(|r| r.tenant == run.tenant && r.idempotency_key.as_ref() == Some(key))
+        {
+            return Err(JournalError::IdempotencyKeyTaken {
+                existing: existing.id,
+            });
+        }
+        tables.runs.insert(
+            run.id,
+            RunRecord {
+                id: run.id,
+                tenant: run.tenant.clone(),
+                request: run.request.clone(),
+                idempotency_key: run.idempotency_key.clone(),
+                request_hash: run.request_hash.clone(),
+                created_at: run.created_at,
+                updated_at: run.created_at,
+                state: RunState {
+                    id: run.id,
+                    status: run.status,
+                    plan: None,
+                    output: None,
+                    error: None,
+                    usage: RunUsage::default(),
+                    started_at: None,
+                    finished_at: None,
+                },
+            },
+        );
+        Self::apply(
+            &mut tables,
+            &Commit {
+                events: events.to_vec(),
+                ..Commit::default()
+            },
+        );
+        Ok(())
     }
 
     /// Writes a commit, unless the journal is switched to fail.
@@ -257,48 +369,7 @@ impl MemoryJournal {
 #[async_trait]
 impl Journal for MemoryJournal {
     async fn create_run(&self, run: &NewRun, events: &[Event]) -> Result<(), JournalError> {
-        self.check()?;
-        let mut tables = lock(&self.tables);
-        if let Some(key) = &run.idempotency_key
-            && let Some(existing) = tables
-                .runs
-                .values()
-                .find(|r| r.tenant == run.tenant && r.idempotency_key.as_ref() == Some(key))
-        {
-            return Err(JournalError::IdempotencyKeyTaken {
-                existing: existing.id,
-            });
-        }
-        tables.runs.insert(
-            run.id,
-            RunRecord {
-                id: run.id,
-                tenant: run.tenant.clone(),
-                request: run.request.clone(),
-                idempotency_key: run.idempotency_key.clone(),
-                request_hash: run.request_hash.clone(),
-                created_at: run.created_at,
-                updated_at: run.created_at,
-                state: RunState {
-                    id: run.id,
-                    status: run.status,
-                    plan: None,
-                    output: None,
-                    error: None,
-                    usage: RunUsage::default(),
-                    started_at: None,
-                    finished_at: None,
-                },
-            },
-        );
-        Self::apply(
-            &mut tables,
-            &Commit {
-                events: events.to_vec(),
-                ..Commit::default()
-            },
-        );
-        Ok(())
+        self.create(run, events)
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), JournalError> {
@@ -307,16 +378,19 @@ impl Journal for MemoryJournal {
 
     /// Writes at once whatever the urgency (unless held back by the test).
     fn submit(&self, chain: &CommitChain, commit: Commit, _urgency: Urgency, done: OnCommitted) {
-        {
-            let mut held = lock(&self.held);
-            if let Some(held_back) = &mut held.0 {
-                held_back.push((chain.clone(), commit, done));
-                drop(held);
-                self.held_changed.notify_waiters();
-                return;
-            }
-        }
-        self.write_submitted(chain, commit, done);
+        self.submitted(chain, HeldWrite::Commit(commit), done);
+    }
+
+    /// Stores the run at once whatever the urgency (unless held back by the test).
+    fn submit_run(
+        &self,
+        chain: &CommitChain,
+        run: NewRun,
+        events: Vec<Event>,
+        _urgency: Urgency,
+        done: OnCommitted,
+    ) {
+        self.submitted(chain, HeldWrite::NewRun(run, events), done);
     }
 
     async fn get_run(

@@ -8,6 +8,10 @@ use baton_core::event::EventPayload;
 use baton_core::status::{RunStatus, TaskStatus};
 use serde_json::json;
 
+use baton_core::journal::{Journal, JournalError};
+use baton_executor::engine::{EngineError, Submission};
+use baton_testkit::Mode;
+
 use crate::support::{Scripted, Step, TestEngine, of};
 
 #[tokio::test(start_paused = true)]
@@ -216,6 +220,89 @@ async fn parallel_tasks_do_not_wait_for_each_others_commits() {
     test.journal.release_held();
     test.engine.wait(id).await;
     assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
+}
+
+/// A one-task workflow run without an idempotency key, to submit by hand.
+fn keyless_submission() -> Submission {
+    let request = json!({
+        "workflow": {"tasks": [{"id": "a", "instructions": "a"}]},
+        "options": {"assemble": "concat", "verify": false}
+    });
+    Submission {
+        request: serde_json::from_value(request).unwrap(),
+        tenant: None,
+        idempotency_key: None,
+        stream_by_default: false,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_without_a_key_starts_before_it_is_stored_and_is_answered_once_it_is() {
+    let test = TestEngine::new(Scripted::with([]));
+    test.journal.hold_writes();
+    let engine = test.engine.clone();
+
+    let submitted = tokio::spawn(async move { engine.submit(keyless_submission()).await });
+    // The run goes on while its creation waits to share a transaction: its running
+    // state, its plan and its task's attempt row are submitted behind it.
+    let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(3))
+        .await
+        .expect("the run submits its first commits before it is stored");
+    assert!(
+        held[2].attempts.iter().any(|attempt| attempt
+            .task_id
+            .as_ref()
+            .is_some_and(|id| id.as_str() == "a")),
+        "a's attempt row: {held:?}"
+    );
+    assert!(!submitted.is_finished(), "not answered before it is stored");
+    assert_eq!(
+        test.calls(),
+        0,
+        "no call before the run and its attempt row are durable"
+    );
+
+    test.journal.release_held();
+    let id = submitted.await.unwrap().unwrap().run_id();
+    test.engine.wait(id).await;
+    assert_eq!(test.record(id).await.state.status, RunStatus::Succeeded);
+    assert_eq!(test.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_cannot_be_stored_is_refused_and_makes_no_call() {
+    let test = TestEngine::new(Scripted::with([]));
+    test.journal.hold_writes();
+    let engine = test.engine.clone();
+    let submitted = tokio::spawn(async move { engine.submit(keyless_submission()).await });
+    let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(3))
+        .await
+        .expect("the run submits its first commits before it is stored");
+    let id = held[0].run.as_ref().expect("the running state").id;
+
+    // Its creation fails, and with it the commits behind it.
+    test.journal.set_mode(Mode::Unavailable);
+    test.journal.release_held();
+    let refused = submitted.await.unwrap();
+    test.journal.set_mode(Mode::Healthy);
+
+    assert!(
+        matches!(
+            refused,
+            Err(EngineError::Journal(JournalError::Unavailable(_)))
+        ),
+        "{refused:?}"
+    );
+    test.engine.wait(id).await;
+    assert_eq!(test.calls(), 0, "no call for a run that is not stored");
+    assert!(test.journal.get_run(id, None).await.unwrap().is_none());
+    assert!(
+        test.journal
+            .events_after(id, 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(start_paused = true)]

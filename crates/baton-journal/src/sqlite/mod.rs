@@ -666,8 +666,8 @@ impl Backend for Writer {
         }
         // Otherwise the whole transaction is one script (a few for a large batch): one
         // request to the connection's thread instead of one per statement. A run's
-        // commits are only submitted once it is created, so its creation never has to
-        // follow them.
+        // creation is queued ahead of its commits (on its chain's writer), so the
+        // creations go first.
         let mut script = Script::new();
         let written = async {
             script.statement(BEGIN_WRITE);

@@ -84,6 +84,8 @@ journal_stories!(
     a_bad_commit_among_concurrent_ones_fails_alone,
     a_chain_of_submitted_commits_lands_in_order,
     a_failed_commit_breaks_only_its_own_chain,
+    a_submitted_run_lands_before_its_chains_commits,
+    a_submitted_run_that_fails_breaks_its_chain,
     racing_creates_with_one_key_make_one_run,
     a_migrated_journal_is_ready,
     telemetry_reads_back_and_an_older_state_never_replaces_a_newer_one,
