@@ -1,12 +1,14 @@
 //! The PostgreSQL backend: a connection pool, and the shared write queue
 //! (`crate::queue`) with several writers. Each writer writes the commits that queued
 //! up behind each other as one statement (group commit: one round trip and one WAL
-//! flush for many runs), atomic without an explicit transaction; a batch with new
-//! runs in it is one transaction.
+//! flush for many runs), atomic without an explicit transaction, new runs without an
+//! idempotency key included; a batch with a keyed new run in it is one transaction
+//! of several statements.
 
 mod rows;
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -389,7 +391,7 @@ select id from new_run";
 macro_rules! commit_head {
     () => {
         "\
-with run_update as (
+run_update as (
     update runs set
         status = r.status,
         plan = coalesce(r.plan, runs.plan),
@@ -485,7 +487,8 @@ telemetry_upsert as (
     };
 }
 
-/// The event inserts ($48–$52) and the check that every run named is stored.
+/// The event inserts ($48–$52) and the check that every run named is stored (the
+/// runs the statement inserts are left out of it, at the end).
 macro_rules! commit_tail {
     () => {
         "\
@@ -503,8 +506,7 @@ named_runs as (
 )
 select ('a commit names run ' || n.id || ', which is not stored')::integer
 from named_runs n
-where not exists (select 1 from runs where runs.id = n.id)
-limit 1"
+where not exists (select 1 from runs where runs.id = n.id)"
     };
 }
 
@@ -517,14 +519,80 @@ limit 1"
 /// inserted row): the final `select` casts a message naming the run to an integer,
 /// which fails as a data exception (SQLSTATE 22P02, `Corrupt`) and undoes the lot.
 ///
-/// A batch without router state uses [`COMMIT_WITHOUT_TELEMETRY_SQL`]: every part of
-/// the statement is set up on each execution, even over empty arrays, and that one
-/// part is the one most batches leave empty (the state is saved at most once a
-/// second per model after successes).
-const COMMIT_SQL: &str = concat!(commit_head!(), commit_telemetry!(), commit_tail!());
+/// A batch without router state leaves the telemetry upsert out (and its parameters,
+/// $53–$56): every part of the statement is set up on each execution, even over
+/// empty arrays, and that one part is the one most batches leave empty (the state is
+/// saved at most once a second per model after successes). A batch that creates runs
+/// inserts them first (see [`run_insert`]).
+fn commit_sql(telemetry: bool, new_runs: bool) -> &'static str {
+    static STATEMENTS: LazyLock<[String; 4]> = LazyLock::new(|| {
+        [(false, false), (true, false), (false, true), (true, true)]
+            .map(|(telemetry, new_runs)| build_commit_sql(telemetry, new_runs))
+    });
+    &STATEMENTS[usize::from(telemetry) + 2 * usize::from(new_runs)]
+}
 
-/// [`COMMIT_SQL`] without the telemetry upsert (and its parameters, the last four).
-const COMMIT_WITHOUT_TELEMETRY_SQL: &str = concat!(commit_head!(), commit_tail!());
+/// The text of [`commit_sql`]'s statement: the run updates and the task, attempt and
+/// event writes take $1–$52, the telemetry upsert the next four, the new runs the
+/// rest.
+fn build_commit_sql(telemetry: bool, new_runs: bool) -> String {
+    let mut sql = String::from("with ");
+    let new_runs_from = if telemetry { 57 } else { 53 };
+    if new_runs {
+        sql.push_str(&run_insert(new_runs_from));
+    }
+    sql.push_str(commit_head!());
+    if telemetry {
+        sql.push_str(commit_telemetry!());
+    }
+    sql.push_str(commit_tail!());
+    if new_runs {
+        sql.push_str(&format!("\n    and n.id <> all(${new_runs_from}::uuid[])"));
+    }
+    sql.push_str("\nlimit 1");
+    sql
+}
+
+/// The insert of runs created in the batch, with the last state the batch gives
+/// them (`$first` onwards). It comes first, but the statement's other parts do not
+/// see its rows (they all see the tables as they were), so a new run's state goes
+/// into its insert instead of the run updates, and the check that every run named is
+/// stored leaves the new ones out. Only runs without an idempotency key are created
+/// this way: nothing can refuse them, short of a taken id, which fails the lot.
+fn run_insert(first: usize) -> String {
+    let [
+        id,
+        tenant,
+        request,
+        status,
+        plan,
+        output,
+        error,
+        llm_calls,
+        tokens_in,
+        tokens_out,
+    ] = std::array::from_fn(|index| first + index);
+    let [cost_usd, created_at, started_at, finished_at] =
+        std::array::from_fn(|index| first + 10 + index);
+    format!(
+        "\
+run_insert as (
+    insert into runs (id, tenant, request, status, plan, output, error, llm_calls,
+        tokens_in, tokens_out, cost_usd, created_at, updated_at, started_at, finished_at)
+    select r.id, r.tenant, r.request, r.status, r.plan, r.output, r.error::jsonb,
+        r.llm_calls, r.tokens_in, r.tokens_out, r.cost_usd, r.created_at, $12,
+        r.started_at, r.finished_at
+    from unnest(${id}::uuid[], ${tenant}::text[], ${request}::text[], ${status}::text[],
+        ${plan}::text[], ${output}::text[], ${error}::text[], ${llm_calls}::bigint[],
+        ${tokens_in}::bigint[], ${tokens_out}::bigint[], ${cost_usd}::float8[],
+        ${created_at}::timestamptz[], ${started_at}::timestamptz[],
+        ${finished_at}::timestamptz[])
+        as r (id, tenant, request, status, plan, output, error, llm_calls, tokens_in,
+            tokens_out, cost_usd, created_at, started_at, finished_at)
+),
+"
+    )
+}
 
 /// The pool, as the write queue drives it.
 struct Writer(PgPool);
@@ -533,13 +601,24 @@ struct Writer(PgPool);
 impl Backend for Writer {
     async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError> {
         let commits = commits_of(jobs);
-        let columns = CommitColumns::new(&commits)?;
+        let creates: Vec<(&NewRun, &[Event])> = jobs
+            .iter()
+            .filter_map(|job| match job {
+                Job::Create { run, events } => Some((run, events.as_slice())),
+                Job::Commit(_) => None,
+            })
+            .collect();
         let mut conn = self.0.acquire().await.map_err(db_error)?;
-        if commits.len() == jobs.len() {
-            // Commits only: one statement, atomic on its own.
-            columns.execute(&mut conn).await?;
+        if creates.iter().all(|(run, _)| run.idempotency_key.is_none()) {
+            // Nothing can refuse these runs: one statement, atomic on its own.
+            CommitColumns::new(&commits, &creates)?
+                .execute(&mut conn)
+                .await?;
             return Ok(jobs.iter().map(|_| Ok(())).collect());
         }
+        // Whether a run with a key is stored depends on what is: statement by
+        // statement, in one transaction.
+        let columns = CommitColumns::new(&commits, &[])?;
         let mut tx = conn.begin().await.map_err(db_error)?;
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -615,42 +694,62 @@ async fn create_run(
     }
 }
 
-/// Commits merged (see `Merged`) into the columns of one [`COMMIT_SQL`] statement.
+/// Commits merged (see `Merged`), and runs created with them, into the columns of
+/// one commit statement (see [`commit_sql`]).
 struct CommitColumns<'a> {
     runs: RunColumns<'a>,
     tasks: TaskColumns<'a>,
     attempts: AttemptColumns<'a>,
     events: EventColumns,
     telemetry: TelemetryColumns<'a>,
+    new_runs: NewRunColumns<'a>,
 }
 
 impl<'a> CommitColumns<'a> {
-    fn new(commits: &[&'a Commit]) -> Result<Self, JournalError> {
+    /// The columns of commits, and of runs created with them (none with an
+    /// idempotency key: see [`run_insert`]), whose events go first.
+    fn new(
+        commits: &[&'a Commit],
+        creates: &[(&'a NewRun, &'a [Event])],
+    ) -> Result<Self, JournalError> {
         let merged = Merged::new(commits);
+        let mut updates = merged.runs;
+        let mut new_runs = NewRunColumns::with_capacity(creates.len());
+        for &(run, _) in creates {
+            // A new run's last state goes into its insert, not into the updates.
+            let last = updates
+                .iter()
+                .position(|(state, _)| state.id == run.id)
+                .map(|index| updates.remove(index));
+            new_runs.push(run, last)?;
+        }
+        let mut events: Vec<&Event> = creates
+            .iter()
+            .flat_map(|&(_, events)| events.iter())
+            .collect();
+        events.extend(merged.events);
         Ok(CommitColumns {
-            runs: RunColumns::new(&merged.runs)?,
+            runs: RunColumns::new(&updates)?,
             tasks: TaskColumns::new(&merged.tasks)?,
             attempts: AttemptColumns::new(&merged.attempts),
-            events: EventColumns::new(&merged.events)?,
+            events: EventColumns::new(&events)?,
             telemetry: TelemetryColumns::new(&merged.telemetry)?,
+            new_runs,
         })
     }
 
     async fn execute(&self, conn: &mut PgConnection) -> Result<(), JournalError> {
-        let (runs, tasks, attempts, events, telemetry) = (
+        let (runs, tasks, attempts, events, telemetry, new_runs) = (
             &self.runs,
             &self.tasks,
             &self.attempts,
             &self.events,
             &self.telemetry,
+            &self.new_runs,
         );
         let with_telemetry = !telemetry.providers.is_empty();
-        let sql = if with_telemetry {
-            COMMIT_SQL
-        } else {
-            COMMIT_WITHOUT_TELEMETRY_SQL
-        };
-        let query = sqlx::query(sql)
+        let with_new_runs = !new_runs.state.ids.is_empty();
+        let query = sqlx::query(commit_sql(with_telemetry, with_new_runs))
             // The run updates.
             .bind(&runs.ids)
             .bind(&runs.statuses)
@@ -717,7 +816,65 @@ impl<'a> CommitColumns<'a> {
         } else {
             query
         };
+        let query = if with_new_runs {
+            // The new runs, with their last state.
+            let state = &new_runs.state;
+            query
+                .bind(&state.ids)
+                .bind(&new_runs.tenants)
+                .bind(&new_runs.requests)
+                .bind(&state.statuses)
+                .bind(&state.plans)
+                .bind(&state.outputs)
+                .bind(&state.errors)
+                .bind(&state.llm_calls)
+                .bind(&state.tokens_in)
+                .bind(&state.tokens_out)
+                .bind(&state.cost_usd)
+                .bind(&new_runs.created_at)
+                .bind(&state.started_at)
+                .bind(&state.finished_at)
+        } else {
+            query
+        };
         query.execute(&mut *conn).await.map_err(db_error)?;
+        Ok(())
+    }
+}
+
+/// Runs created in a batch as one array per column: their last state (the one they
+/// were created with, unless a commit of the batch changed it) and what only a new
+/// run has.
+struct NewRunColumns<'a> {
+    state: RunColumns<'a>,
+    tenants: Vec<&'a str>,
+    requests: Vec<String>,
+    created_at: Vec<OffsetDateTime>,
+}
+
+impl<'a> NewRunColumns<'a> {
+    fn with_capacity(capacity: usize) -> Self {
+        NewRunColumns {
+            state: RunColumns::with_capacity(capacity),
+            tenants: Vec::with_capacity(capacity),
+            requests: Vec::with_capacity(capacity),
+            created_at: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds a run, with the last state a commit of the batch gave it, if any.
+    fn push(
+        &mut self,
+        run: &'a NewRun,
+        last: Option<(&'a RunState, Option<&'a serde_json::Value>)>,
+    ) -> Result<(), JournalError> {
+        match last {
+            Some((state, plan)) => self.state.push(state, plan)?,
+            None => self.state.push_created(run),
+        }
+        self.tenants.push(tenant_to_db(run.tenant.as_deref()));
+        self.requests.push(to_json(&run.request, "run request")?);
+        self.created_at.push(db_time(run.created_at));
         Ok(())
     }
 }
@@ -739,41 +896,69 @@ struct RunColumns<'a> {
 
 impl<'a> RunColumns<'a> {
     fn new(last: &[(&'a RunState, Option<&'a serde_json::Value>)]) -> Result<Self, JournalError> {
-        let mut columns = RunColumns {
-            ids: Vec::with_capacity(last.len()),
-            statuses: Vec::with_capacity(last.len()),
-            plans: Vec::with_capacity(last.len()),
-            outputs: Vec::with_capacity(last.len()),
-            errors: Vec::with_capacity(last.len()),
-            llm_calls: Vec::with_capacity(last.len()),
-            tokens_in: Vec::with_capacity(last.len()),
-            tokens_out: Vec::with_capacity(last.len()),
-            cost_usd: Vec::with_capacity(last.len()),
-            started_at: Vec::with_capacity(last.len()),
-            finished_at: Vec::with_capacity(last.len()),
-        };
+        let mut columns = RunColumns::with_capacity(last.len());
         for &(state, plan) in last {
-            columns
-                .plans
-                .push(plan.map(|plan| to_json(plan, "run plan")).transpose()?);
-            columns.errors.push(
-                state
-                    .error
-                    .as_ref()
-                    .map(|error| to_json(error, "run error"))
-                    .transpose()?,
-            );
-            columns.ids.push(state.id.as_uuid());
-            columns.statuses.push(state.status.as_str());
-            columns.outputs.push(state.output.as_deref());
-            columns.llm_calls.push(to_db_int(state.usage.llm_calls));
-            columns.tokens_in.push(to_db_int(state.usage.tokens_in));
-            columns.tokens_out.push(to_db_int(state.usage.tokens_out));
-            columns.cost_usd.push(state.usage.cost_usd);
-            columns.started_at.push(state.started_at.map(db_time));
-            columns.finished_at.push(state.finished_at.map(db_time));
+            columns.push(state, plan)?;
         }
         Ok(columns)
+    }
+
+    fn with_capacity(capacity: usize) -> Self {
+        RunColumns {
+            ids: Vec::with_capacity(capacity),
+            statuses: Vec::with_capacity(capacity),
+            plans: Vec::with_capacity(capacity),
+            outputs: Vec::with_capacity(capacity),
+            errors: Vec::with_capacity(capacity),
+            llm_calls: Vec::with_capacity(capacity),
+            tokens_in: Vec::with_capacity(capacity),
+            tokens_out: Vec::with_capacity(capacity),
+            cost_usd: Vec::with_capacity(capacity),
+            started_at: Vec::with_capacity(capacity),
+            finished_at: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds a run's state, with the plan it sets (if any).
+    fn push(
+        &mut self,
+        state: &'a RunState,
+        plan: Option<&serde_json::Value>,
+    ) -> Result<(), JournalError> {
+        self.plans
+            .push(plan.map(|plan| to_json(plan, "run plan")).transpose()?);
+        self.errors.push(
+            state
+                .error
+                .as_ref()
+                .map(|error| to_json(error, "run error"))
+                .transpose()?,
+        );
+        self.ids.push(state.id.as_uuid());
+        self.statuses.push(state.status.as_str());
+        self.outputs.push(state.output.as_deref());
+        self.llm_calls.push(to_db_int(state.usage.llm_calls));
+        self.tokens_in.push(to_db_int(state.usage.tokens_in));
+        self.tokens_out.push(to_db_int(state.usage.tokens_out));
+        self.cost_usd.push(state.usage.cost_usd);
+        self.started_at.push(state.started_at.map(db_time));
+        self.finished_at.push(state.finished_at.map(db_time));
+        Ok(())
+    }
+
+    /// Adds a new run's state as created: its status, and nothing done yet.
+    fn push_created(&mut self, run: &NewRun) {
+        self.ids.push(run.id.as_uuid());
+        self.statuses.push(run.status.as_str());
+        self.plans.push(None);
+        self.outputs.push(None);
+        self.errors.push(None);
+        self.llm_calls.push(0);
+        self.tokens_in.push(0);
+        self.tokens_out.push(0);
+        self.cost_usd.push(0.0);
+        self.started_at.push(None);
+        self.finished_at.push(None);
     }
 }
 
