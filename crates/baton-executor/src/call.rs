@@ -303,27 +303,15 @@ async fn call_with_deltas(
     stream_to: Option<&TaskId>,
     timeout: Duration,
 ) -> (CallEnd, Option<Instant>) {
-    let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
-    let deltas = stream_to.map(|_| &sender);
-    let call = tokio::time::timeout(timeout, model.provider.complete(request, deltas));
-    tokio::pin!(call);
-    let mut first_delta = None;
-    let result = loop {
-        tokio::select! {
-            result = &mut call => break result,
-            Some(text) = receiver.recv(), if stream_to.is_some() => {
-                first_delta.get_or_insert_with(Instant::now);
-                if let Some(task_id) = stream_to {
-                    publish_deltas(ctx, task_id, text, &mut receiver).await;
-                }
-            }
-        }
+    let (result, first_delta) = match stream_to {
+        // No channel for a call that streams nothing: thousands of calls in flight
+        // would each keep one.
+        None => (
+            tokio::time::timeout(timeout, model.provider.complete(request, None)).await,
+            None,
+        ),
+        Some(task_id) => call_streamed(ctx, model, request, task_id, timeout).await,
     };
-    if let Some(task_id) = stream_to
-        && let Ok(text) = receiver.try_recv()
-    {
-        publish_deltas(ctx, task_id, text, &mut receiver).await;
-    }
     let end = match result {
         Ok(Ok(completion)) => CallEnd::Done(completion),
         Ok(Err(err)) => CallEnd::Failed(err),
@@ -336,6 +324,38 @@ async fn call_with_deltas(
         )),
     };
     (end, first_delta)
+}
+
+/// A call's outcome within its time limit.
+type Timed<T> = Result<T, tokio::time::error::Elapsed>;
+
+/// Calls the provider with a time limit, committing the text it streams as
+/// `task_delta` events of `task_id` as it arrives; returns the outcome and when the
+/// first text arrived.
+async fn call_streamed(
+    ctx: &RunCtx,
+    model: &RoutedModel,
+    request: &CompletionRequest,
+    task_id: &TaskId,
+    timeout: Duration,
+) -> (Timed<Result<Completion, ProviderError>>, Option<Instant>) {
+    let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
+    let call = tokio::time::timeout(timeout, model.provider.complete(request, Some(&sender)));
+    tokio::pin!(call);
+    let mut first_delta = None;
+    let result = loop {
+        tokio::select! {
+            result = &mut call => break result,
+            Some(text) = receiver.recv() => {
+                first_delta.get_or_insert_with(Instant::now);
+                publish_deltas(ctx, task_id, text, &mut receiver).await;
+            }
+        }
+    };
+    if let Ok(text) = receiver.try_recv() {
+        publish_deltas(ctx, task_id, text, &mut receiver).await;
+    }
+    (result, first_delta)
 }
 
 /// Commits and publishes one `task_delta` holding `first` and whatever else has

@@ -320,6 +320,8 @@ pub fn task_request(
             user.push_str(&format!("- {criterion}\n"));
         }
     }
+    // Built piece by piece, it has room to spare, and it lives as long as the task.
+    user.shrink_to_fit();
     let mut call = request(
         CallKind::Task,
         Some(TASK_SYSTEM),
