@@ -21,9 +21,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_core::event::Event;
+use baton_core::ids::RunId;
 use baton_core::journal::{Commit, CommitChain, JournalError, NewRun, OnCommitted, Urgency};
+use baton_core::status::RunStatus;
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::codec::{event_json, to_json};
 use crate::error::db_error;
 
 /// The most writes in one transaction.
@@ -41,9 +45,59 @@ const WRITE_ATTEMPTS: u32 = 3;
 /// One write the queue holds.
 pub(crate) enum Job {
     /// A new run with its first events; refused if its idempotency key is taken.
-    Create { run: NewRun, events: Vec<Event> },
+    Create(QueuedRun),
     /// A commit.
     Commit(Commit),
+}
+
+/// A new run as it waits in the queue: its request and its first events already
+/// encoded as JSON text. A request as a JSON tree takes several times the room of its
+/// text, it is there twice (the run's and its `run_created` event's), and thousands of
+/// new runs may wait at once while their first writes queue up behind them.
+pub(crate) struct QueuedRun {
+    pub(crate) id: RunId,
+    pub(crate) tenant: Option<String>,
+    pub(crate) request: String,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) request_hash: Option<String>,
+    pub(crate) status: RunStatus,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) events: Vec<EncodedEvent>,
+}
+
+/// An event with its JSON text (see [`event_json`]).
+pub(crate) struct EncodedEvent {
+    pub(crate) run_id: RunId,
+    pub(crate) seq: u64,
+    pub(crate) kind: &'static str,
+    pub(crate) ts: OffsetDateTime,
+    pub(crate) data: String,
+}
+
+impl QueuedRun {
+    fn new(run: NewRun, events: &[Event]) -> Result<Self, JournalError> {
+        Ok(QueuedRun {
+            request: to_json(&run.request, "run request")?,
+            events: events
+                .iter()
+                .map(|event| {
+                    Ok(EncodedEvent {
+                        run_id: event.run_id,
+                        seq: event.seq,
+                        kind: event.name(),
+                        ts: event.ts,
+                        data: event_json(event)?,
+                    })
+                })
+                .collect::<Result<_, JournalError>>()?,
+            id: run.id,
+            tenant: run.tenant,
+            idempotency_key: run.idempotency_key,
+            request_hash: run.request_hash,
+            status: run.status,
+            created_at: run.created_at,
+        })
+    }
 }
 
 /// The commits among a batch's jobs, in order.
@@ -51,7 +105,7 @@ pub(crate) fn commits_of<'a>(jobs: &[&'a Job]) -> Vec<&'a Commit> {
     jobs.iter()
         .filter_map(|job| match job {
             Job::Commit(commit) => Some(commit),
-            Job::Create { .. } => None,
+            Job::Create(_) => None,
         })
         .collect()
 }
@@ -86,7 +140,7 @@ impl Queued {
         }
         let commit = match self.job {
             Job::Commit(commit) => commit,
-            Job::Create { .. } => Commit::default(),
+            Job::Create(_) => Commit::default(),
         };
         (self.done)(result, commit);
     }
@@ -130,14 +184,12 @@ impl WriteQueue {
         run: &NewRun,
         events: &[Event],
     ) -> Result<(), JournalError> {
+        let queued = QueuedRun::new(run.clone(), events)?;
         let (done, outcome) = oneshot::channel();
         self.enqueue(
             Some(CommitChain::key_of(run.id)),
             Queued {
-                job: Job::Create {
-                    run: run.clone(),
-                    events: events.to_vec(),
-                },
+                job: Job::Create(queued),
                 chain: None,
                 urgency: Urgency::Now,
                 done: answer_to(done),
@@ -200,13 +252,18 @@ impl WriteQueue {
         urgency: Urgency,
         done: OnCommitted,
     ) {
-        if let Err(err) = chain.check() {
-            return done(Err(err), Commit::default());
-        }
+        let queued = chain.check().and_then(|()| QueuedRun::new(run, &events));
+        let queued = match queued {
+            Ok(queued) => queued,
+            Err(err) => {
+                chain.break_chain();
+                return done(Err(err), Commit::default());
+            }
+        };
         self.enqueue(
             Some(chain.key()),
             Queued {
-                job: Job::Create { run, events },
+                job: Job::Create(queued),
                 chain: Some(chain.clone()),
                 urgency,
                 done,

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, Commit, JournalError, JournalStats, NewRun, RunQuery, RunRecord, RunState,
-    TaskRecord, TelemetryRecord,
+    AttemptRecord, Commit, JournalError, JournalStats, RunQuery, RunRecord, RunState, TaskRecord,
+    TelemetryRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
@@ -29,7 +29,7 @@ use crate::codec::{
 };
 use crate::config::{JournalConfig, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
-use crate::queue::{Backend, Job, WriteQueue, commits_of};
+use crate::queue::{Backend, EncodedEvent, Job, QueuedRun, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{POSTGRES_MIGRATOR, migrations};
 
@@ -601,15 +601,15 @@ struct Writer(PgPool);
 impl Backend for Writer {
     async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError> {
         let commits = commits_of(jobs);
-        let creates: Vec<(&NewRun, &[Event])> = jobs
+        let creates: Vec<&QueuedRun> = jobs
             .iter()
             .filter_map(|job| match job {
-                Job::Create { run, events } => Some((run, events.as_slice())),
+                Job::Create(run) => Some(run),
                 Job::Commit(_) => None,
             })
             .collect();
         let mut conn = self.0.acquire().await.map_err(db_error)?;
-        if creates.iter().all(|(run, _)| run.idempotency_key.is_none()) {
+        if creates.iter().all(|run| run.idempotency_key.is_none()) {
             // Nothing can refuse these runs: one statement, atomic on its own.
             CommitColumns::new(&commits, &creates)?
                 .execute(&mut conn)
@@ -623,7 +623,7 @@ impl Backend for Writer {
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
             outcomes.push(match job {
-                Job::Create { run, events } => create_run(&mut tx, run, events).await?,
+                Job::Create(run) => create_run(&mut tx, run).await?,
                 Job::Commit(_) => Ok(()),
             });
         }
@@ -643,17 +643,17 @@ impl Backend for Writer {
 /// taken (the inner error; nothing is written then).
 async fn create_run(
     conn: &mut PgConnection,
-    run: &NewRun,
-    events: &[Event],
+    run: &QueuedRun,
 ) -> Result<Result<(), JournalError>, JournalError> {
-    let events: Vec<&Event> = events.iter().collect();
-    let events = EventColumns::new(&events)?;
-    let request = to_json(&run.request, "run request")?;
+    let mut events = EventColumns::with_capacity(run.events.len());
+    for event in &run.events {
+        events.push_encoded(event);
+    }
     let tenant = tenant_to_db(run.tenant.as_deref());
     let inserted = sqlx::query(CREATE_RUN_SQL)
         .bind(run.id.as_uuid())
         .bind(tenant)
-        .bind(request)
+        .bind(run.request.as_str())
         .bind(run.idempotency_key.as_deref())
         .bind(run.request_hash.as_deref())
         .bind(run.status.as_str())
@@ -708,31 +708,31 @@ struct CommitColumns<'a> {
 impl<'a> CommitColumns<'a> {
     /// The columns of commits, and of runs created with them (none with an
     /// idempotency key: see [`run_insert`]), whose events go first.
-    fn new(
-        commits: &[&'a Commit],
-        creates: &[(&'a NewRun, &'a [Event])],
-    ) -> Result<Self, JournalError> {
+    fn new(commits: &[&'a Commit], creates: &[&'a QueuedRun]) -> Result<Self, JournalError> {
         let merged = Merged::new(commits);
         let mut updates = merged.runs;
         let mut new_runs = NewRunColumns::with_capacity(creates.len());
-        for &(run, _) in creates {
+        let n_events = creates.iter().map(|run| run.events.len()).sum::<usize>();
+        let mut events = EventColumns::with_capacity(n_events + merged.events.len());
+        for &run in creates {
             // A new run's last state goes into its insert, not into the updates.
             let last = updates
                 .iter()
                 .position(|(state, _)| state.id == run.id)
                 .map(|index| updates.remove(index));
             new_runs.push(run, last)?;
+            for event in &run.events {
+                events.push_encoded(event);
+            }
         }
-        let mut events: Vec<&Event> = creates
-            .iter()
-            .flat_map(|&(_, events)| events.iter())
-            .collect();
-        events.extend(merged.events);
+        for event in &merged.events {
+            events.push(event)?;
+        }
         Ok(CommitColumns {
             runs: RunColumns::new(&updates)?,
             tasks: TaskColumns::new(&merged.tasks)?,
             attempts: AttemptColumns::new(&merged.attempts),
-            events: EventColumns::new(&events)?,
+            events,
             telemetry: TelemetryColumns::new(&merged.telemetry)?,
             new_runs,
         })
@@ -848,7 +848,7 @@ impl<'a> CommitColumns<'a> {
 struct NewRunColumns<'a> {
     state: RunColumns<'a>,
     tenants: Vec<&'a str>,
-    requests: Vec<String>,
+    requests: Vec<&'a str>,
     created_at: Vec<OffsetDateTime>,
 }
 
@@ -865,7 +865,7 @@ impl<'a> NewRunColumns<'a> {
     /// Adds a run, with the last state a commit of the batch gave it, if any.
     fn push(
         &mut self,
-        run: &'a NewRun,
+        run: &'a QueuedRun,
         last: Option<(&'a RunState, Option<&'a serde_json::Value>)>,
     ) -> Result<(), JournalError> {
         match last {
@@ -873,7 +873,7 @@ impl<'a> NewRunColumns<'a> {
             None => self.state.push_created(run),
         }
         self.tenants.push(tenant_to_db(run.tenant.as_deref()));
-        self.requests.push(to_json(&run.request, "run request")?);
+        self.requests.push(&run.request);
         self.created_at.push(db_time(run.created_at));
         Ok(())
     }
@@ -947,7 +947,7 @@ impl<'a> RunColumns<'a> {
     }
 
     /// Adds a new run's state as created: its status, and nothing done yet.
-    fn push_created(&mut self, run: &NewRun) {
+    fn push_created(&mut self, run: &QueuedRun) {
         self.ids.push(run.id.as_uuid());
         self.statuses.push(run.status.as_str());
         self.plans.push(None);
@@ -972,22 +972,32 @@ struct EventColumns {
 }
 
 impl EventColumns {
-    fn new(events: &[&Event]) -> Result<Self, JournalError> {
-        let mut columns = EventColumns {
-            run_ids: Vec::with_capacity(events.len()),
-            seqs: Vec::with_capacity(events.len()),
-            types: Vec::with_capacity(events.len()),
-            ts: Vec::with_capacity(events.len()),
-            data: Vec::with_capacity(events.len()),
-        };
-        for event in events {
-            columns.data.push(event_json(event)?);
-            columns.run_ids.push(event.run_id.as_uuid());
-            columns.seqs.push(to_db_int(event.seq));
-            columns.types.push(event.name());
-            columns.ts.push(db_time(event.ts));
+    fn with_capacity(capacity: usize) -> Self {
+        EventColumns {
+            run_ids: Vec::with_capacity(capacity),
+            seqs: Vec::with_capacity(capacity),
+            types: Vec::with_capacity(capacity),
+            ts: Vec::with_capacity(capacity),
+            data: Vec::with_capacity(capacity),
         }
-        Ok(columns)
+    }
+
+    fn push(&mut self, event: &Event) -> Result<(), JournalError> {
+        self.data.push(event_json(event)?);
+        self.run_ids.push(event.run_id.as_uuid());
+        self.seqs.push(to_db_int(event.seq));
+        self.types.push(event.name());
+        self.ts.push(db_time(event.ts));
+        Ok(())
+    }
+
+    /// Adds an event a new run brought along, encoded when it was queued.
+    fn push_encoded(&mut self, event: &EncodedEvent) {
+        self.data.push(event.data.clone());
+        self.run_ids.push(event.run_id.as_uuid());
+        self.seqs.push(to_db_int(event.seq));
+        self.types.push(event.kind);
+        self.ts.push(db_time(event.ts));
     }
 }
 

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, JournalError, JournalStats, NewRun, RunQuery, RunRecord, RunState, TaskRecord,
+    AttemptRecord, JournalError, JournalStats, RunQuery, RunRecord, RunState, TaskRecord,
     TelemetryRecord,
 };
 use sqlx::sqlite::{
@@ -37,7 +37,7 @@ use crate::codec::{
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
-use crate::queue::{Backend, Job, WriteQueue, commits_of};
+use crate::queue::{Backend, EncodedEvent, Job, QueuedRun, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{SQLITE_MIGRATOR, migrations};
 
@@ -162,23 +162,22 @@ impl SqliteStore {
 
 /// A new run with its first events, encoded for SQLite.
 struct NewRunValues<'a> {
-    run: &'a NewRun,
+    run: &'a QueuedRun,
     id: String,
-    request: String,
     created_at: String,
     events: Vec<EventValues>,
 }
 
 impl<'a> NewRunValues<'a> {
-    fn new(run: &'a NewRun, events: &[Event]) -> Result<Self, JournalError> {
+    fn new(run: &'a QueuedRun) -> Result<Self, JournalError> {
         Ok(NewRunValues {
             run,
             id: run.id.to_string(),
-            request: to_json(&run.request, "run request")?,
             created_at: sqlite_time(run.created_at)?,
-            events: events
+            events: run
+                .events
                 .iter()
-                .map(EventValues::new)
+                .map(EventValues::encoded)
                 .collect::<Result<_, _>>()?,
         })
     }
@@ -220,7 +219,7 @@ impl<'a> NewRunValues<'a> {
             .statement("insert into run_documents (run_id, request) values (")
             .separated(", ")
             .push_bind(self.id.as_str())
-            .push_bind(self.request.as_str())
+            .push_bind(self.run.request.as_str())
             .push_unseparated(")");
         script.pushed(conn, 1).await?;
         insert_events(script, conn, &self.events).await
@@ -641,7 +640,7 @@ impl Backend for Writer {
         let creates = jobs
             .iter()
             .filter_map(|job| match job {
-                Job::Create { run, events } => Some(NewRunValues::new(run, events)),
+                Job::Create(run) => Some(NewRunValues::new(run)),
                 Job::Commit(_) => None,
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -653,7 +652,7 @@ impl Backend for Writer {
             let mut creates = creates.iter();
             for job in jobs {
                 outcomes.push(match job {
-                    Job::Create { .. } => match creates.next() {
+                    Job::Create(_) => match creates.next() {
                         Some(run) => create_run(&mut tx, run).await?,
                         None => return Err(corrupt("batch", "a create was not encoded")),
                     },
@@ -795,6 +794,17 @@ impl EventValues {
             kind: event.name(),
             ts: sqlite_time(event.ts)?,
             data: event_json(event)?,
+        })
+    }
+
+    /// An event a new run brought along, encoded when it was queued.
+    fn encoded(event: &EncodedEvent) -> Result<Self, JournalError> {
+        Ok(EventValues {
+            run_id: event.run_id.to_string(),
+            seq: to_db_int(event.seq),
+            kind: event.kind,
+            ts: sqlite_time(event.ts)?,
+            data: event.data.clone(),
         })
     }
 }
