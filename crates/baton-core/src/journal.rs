@@ -70,6 +70,22 @@ pub struct RunState {
     pub finished_at: Option<OffsetDateTime>,
 }
 
+impl RunState {
+    /// A run's state as created: its status, and nothing done yet.
+    pub fn new(id: RunId, status: RunStatus) -> Self {
+        RunState {
+            id,
+            status,
+            plan: None,
+            output: None,
+            error: None,
+            usage: RunUsage::default(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
 /// A stored run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunRecord {

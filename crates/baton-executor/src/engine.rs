@@ -14,7 +14,6 @@ use baton_core::journal::{
 };
 use baton_core::request::{RequestError, RequestLimits, RunOptions, RunRequest};
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
-use baton_core::usage::RunUsage;
 use baton_planner::PlannerConfig;
 use baton_router::Router;
 use baton_verifier::VerifyConfig;
@@ -277,16 +276,7 @@ impl Engine {
             status: RunStatus::Queued,
             created_at: now,
         };
-        let state = RunState {
-            id: run_id,
-            status: RunStatus::Queued,
-            plan: None,
-            output: None,
-            error: None,
-            usage: RunUsage::default(),
-            started_at: None,
-            finished_at: None,
-        };
+        let state = RunState::new(run_id, RunStatus::Queued);
         let start = RunStart {
             graph: valid.workflow,
             graph_is_workflow: true,

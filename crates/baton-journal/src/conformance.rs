@@ -1502,29 +1502,14 @@ fn expected_record(run: &NewRun, updated_at: OffsetDateTime) -> RunRecord {
         request_hash: run.request_hash.clone(),
         created_at: run.created_at,
         updated_at,
-        state: RunState {
-            id: run.id,
-            status: run.status,
-            plan: None,
-            output: None,
-            error: None,
-            usage: RunUsage::default(),
-            started_at: None,
-            finished_at: None,
-        },
+        state: RunState::new(run.id, run.status),
     }
 }
 
 fn running_state(run: &NewRun) -> RunState {
     RunState {
-        id: run.id,
-        status: RunStatus::Running,
-        plan: None,
-        output: None,
-        error: None,
-        usage: RunUsage::default(),
         started_at: Some(at(1)),
-        finished_at: None,
+        ..RunState::new(run.id, RunStatus::Running)
     }
 }
 

@@ -15,7 +15,6 @@ use baton_core::journal::{
     Urgency,
 };
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
-use baton_core::usage::RunUsage;
 
 use crate::fake::lock;
 
@@ -195,16 +194,7 @@ impl MemoryJournal {
                 request_hash: run.request_hash.clone(),
                 created_at: run.created_at,
                 updated_at: run.created_at,
-                state: RunState {
-                    id: run.id,
-                    status: run.status,
-                    plan: None,
-                    output: None,
-                    error: None,
-                    usage: RunUsage::default(),
-                    started_at: None,
-                    finished_at: None,
-                },
+                state: RunState::new(run.id, run.status),
             },
         );
         Self::apply(

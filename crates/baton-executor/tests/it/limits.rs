@@ -8,8 +8,8 @@ use baton_core::event::EventPayload;
 use baton_core::status::{RunStatus, TaskStatus};
 use serde_json::json;
 
-use baton_core::journal::{Journal, JournalError};
-use baton_executor::engine::{EngineError, Submission};
+use baton_core::journal::{Commit, Journal, JournalError};
+use baton_executor::engine::{EngineError, Started, Submission};
 use baton_testkit::Mode;
 
 use crate::support::{Scripted, Step, TestEngine, of};
@@ -236,18 +236,30 @@ fn keyless_submission() -> Submission {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_run_without_a_key_starts_before_it_is_stored_and_is_answered_once_it_is() {
-    let test = TestEngine::new(Scripted::with([]));
+/// Submits a keyless run with every write held, and waits until the run has
+/// submitted its first three commits behind its creation (its running state, its
+/// plan, its task's attempt row); returns the submission and those commits.
+async fn submitted_while_held(
+    test: &TestEngine,
+) -> (
+    tokio::task::JoinHandle<Result<Started, EngineError>>,
+    Vec<Commit>,
+) {
     test.journal.hold_writes();
     let engine = test.engine.clone();
-
     let submitted = tokio::spawn(async move { engine.submit(keyless_submission()).await });
-    // The run goes on while its creation waits to share a transaction: its running
-    // state, its plan and its task's attempt row are submitted behind it.
     let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(3))
         .await
         .expect("the run submits its first commits before it is stored");
+    (submitted, held)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_without_a_key_starts_before_it_is_stored_and_is_answered_once_it_is() {
+    let test = TestEngine::new(Scripted::with([]));
+
+    // The run goes on while its creation waits to share a transaction.
+    let (submitted, held) = submitted_while_held(&test).await;
     assert!(
         held[2].attempts.iter().any(|attempt| attempt
             .task_id
@@ -272,12 +284,7 @@ async fn a_run_without_a_key_starts_before_it_is_stored_and_is_answered_once_it_
 #[tokio::test(start_paused = true)]
 async fn a_run_that_cannot_be_stored_is_refused_and_makes_no_call() {
     let test = TestEngine::new(Scripted::with([]));
-    test.journal.hold_writes();
-    let engine = test.engine.clone();
-    let submitted = tokio::spawn(async move { engine.submit(keyless_submission()).await });
-    let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(3))
-        .await
-        .expect("the run submits its first commits before it is stored");
+    let (submitted, held) = submitted_while_held(&test).await;
     let id = held[0].run.as_ref().expect("the running state").id;
 
     // Its creation fails, and with it the commits behind it.
@@ -313,7 +320,7 @@ async fn a_dependent_task_does_not_wait_for_its_parents_end_commit_but_its_call_
         {"id": "a", "instructions": "a"},
         {"id": "b", "instructions": "b", "depends_on": ["a"]}
     ]);
-    let starts_task = |commit: &baton_core::journal::Commit, task: &str| {
+    let starts_task = |commit: &Commit, task: &str| {
         commit.attempts.iter().any(|attempt| {
             attempt
                 .task_id
