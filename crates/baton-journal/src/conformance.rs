@@ -884,18 +884,19 @@ pub async fn a_failed_commit_breaks_only_its_own_chain(journal: &dyn Journal) {
 /// A run submitted without waiting ([`Journal::submit_run`]) lands ahead of the
 /// commits submitted after it on its chain, and is answered first: its first waited
 /// commit, submitted before the run is stored, lands whole (a later run update with
-/// it, whatever the batch).
+/// it, and router state, whatever the batch).
 pub async fn a_submitted_run_lands_before_its_chains_commits(journal: &dyn Journal) {
     // Arrange
     let run = new_run(None, None);
     let chain = CommitChain::for_run(run.id);
     let created = run_created(&run);
+    let router_state = telemetry_record("submitted", "first-model", 0.5, at(1));
     let first = Commit {
         run: Some(running_state(&run)),
         tasks: vec![task_record(run.id, "t0", 0, TaskStatus::Running)],
         attempts: vec![in_flight_attempt(run.id, Some("t0"), 1, at(1))],
         events: vec![event(run.id, 2, task_start("t0", 1))],
-        telemetry: Vec::new(),
+        telemetry: vec![router_state.clone()],
     };
     let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
 
@@ -938,6 +939,7 @@ pub async fn a_submitted_run_lands_before_its_chains_commits(journal: &dyn Journ
     assert_eq!(seqs_of(journal, run.id).await, vec![1, 2]);
     assert_eq!(list_tasks(journal, run.id).await.len(), 1);
     assert_eq!(list_attempts(journal, run.id).await.len(), 1);
+    assert!(load_telemetry(journal).await.contains(&router_state));
 }
 
 /// A submitted run that cannot be stored (here: its id is taken) breaks its chain,

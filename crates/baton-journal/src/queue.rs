@@ -75,7 +75,7 @@ pub(crate) struct EncodedEvent {
 }
 
 impl QueuedRun {
-    fn new(run: NewRun, events: &[Event]) -> Result<Self, JournalError> {
+    pub(crate) fn new(run: NewRun, events: &[Event]) -> Result<Self, JournalError> {
         Ok(QueuedRun {
             request: to_json(&run.request, "run request")?,
             events: events

@@ -6,6 +6,8 @@
 //! of several statements.
 
 mod rows;
+#[cfg(test)]
+mod tests;
 
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -560,20 +562,12 @@ fn build_commit_sql(telemetry: bool, new_runs: bool) -> String {
 /// stored leaves the new ones out. Only runs without an idempotency key are created
 /// this way: nothing can refuse them, short of a taken id, which fails the lot.
 fn run_insert(first: usize) -> String {
-    let [
-        id,
-        tenant,
-        request,
-        status,
-        plan,
-        output,
-        error,
-        llm_calls,
-        tokens_in,
-        tokens_out,
-    ] = std::array::from_fn(|index| first + index);
-    let [cost_usd, created_at, started_at, finished_at] =
-        std::array::from_fn(|index| first + 10 + index);
+    let arrays: Vec<String> = NEW_RUN_COLUMNS
+        .iter()
+        .zip(first..)
+        .map(|((_, array), number)| format!("${number}::{array}"))
+        .collect();
+    let names: Vec<&str> = NEW_RUN_COLUMNS.iter().map(|(name, _)| *name).collect();
     format!(
         "\
 run_insert as (
@@ -582,17 +576,32 @@ run_insert as (
     select r.id, r.tenant, r.request, r.status, r.plan, r.output, r.error::jsonb,
         r.llm_calls, r.tokens_in, r.tokens_out, r.cost_usd, r.created_at, $12,
         r.started_at, r.finished_at
-    from unnest(${id}::uuid[], ${tenant}::text[], ${request}::text[], ${status}::text[],
-        ${plan}::text[], ${output}::text[], ${error}::text[], ${llm_calls}::bigint[],
-        ${tokens_in}::bigint[], ${tokens_out}::bigint[], ${cost_usd}::float8[],
-        ${created_at}::timestamptz[], ${started_at}::timestamptz[],
-        ${finished_at}::timestamptz[])
-        as r (id, tenant, request, status, plan, output, error, llm_calls, tokens_in,
-            tokens_out, cost_usd, created_at, started_at, finished_at)
+    from unnest({}) as r ({})
 ),
-"
+",
+        arrays.join(", "),
+        names.join(", ")
     )
 }
+
+/// The columns of [`run_insert`]'s `unnest`, in the order `CommitColumns::execute`
+/// binds them: each one's name and array type.
+const NEW_RUN_COLUMNS: [(&str, &str); 14] = [
+    ("id", "uuid[]"),
+    ("tenant", "text[]"),
+    ("request", "text[]"),
+    ("status", "text[]"),
+    ("plan", "text[]"),
+    ("output", "text[]"),
+    ("error", "text[]"),
+    ("llm_calls", "bigint[]"),
+    ("tokens_in", "bigint[]"),
+    ("tokens_out", "bigint[]"),
+    ("cost_usd", "float8[]"),
+    ("created_at", "timestamptz[]"),
+    ("started_at", "timestamptz[]"),
+    ("finished_at", "timestamptz[]"),
+];
 
 /// The pool, as the write queue drives it.
 struct Writer(PgPool);
@@ -817,7 +826,7 @@ impl<'a> CommitColumns<'a> {
             query
         };
         let query = if with_new_runs {
-            // The new runs, with their last state.
+            // The new runs, with their last state (in `NEW_RUN_COLUMNS`' order).
             let state = &new_runs.state;
             query
                 .bind(&state.ids)

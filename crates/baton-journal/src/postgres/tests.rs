@@ -1,0 +1,126 @@
+//! Each variant of the commit statement, run directly: a batch whose statement fails
+//! is written again one write at a time, which would hide a broken variant from the
+//! conformance stories (they would still pass, a transaction per write).
+
+use baton_core::event::{Event, EventPayload};
+use baton_core::ids::{RunId, TaskId};
+use baton_core::journal::{Commit, NewRun, RunState, TelemetryRecord};
+use baton_core::status::RunStatus;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{CommitColumns, PgStore, create_run};
+use crate::config::JournalConfig;
+use crate::queue::QueuedRun;
+use crate::test_db::TestDb;
+
+fn event(run_id: RunId, seq: u64, payload: EventPayload) -> Event {
+    Event {
+        run_id,
+        seq,
+        ts: OffsetDateTime::now_utc(),
+        payload,
+    }
+}
+
+/// A new run without an idempotency key, queued with its `run_created` event.
+fn queued_run() -> QueuedRun {
+    let request = json!({"prompt": "Say hello."});
+    let run = NewRun {
+        id: RunId::new(),
+        tenant: None,
+        request: request.clone(),
+        idempotency_key: None,
+        request_hash: None,
+        status: RunStatus::Queued,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    let created = event(run.id, 1, EventPayload::RunCreated { request });
+    QueuedRun::new(run, &[created]).expect("a run that encodes")
+}
+
+#[tokio::test]
+async fn every_variant_of_the_commit_statement_writes_its_whole_batch() {
+    let Ok(admin_url) = std::env::var("BATON_TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::postgres(&admin_url).await.expect("a test database");
+    let store = PgStore::connect(&JournalConfig::for_tests(db.url()))
+        .await
+        .expect("a connection");
+    store.migrate().await.expect("the migrations");
+    let mut conn = store.pool.acquire().await.expect("a pooled connection");
+
+    for (with_telemetry, with_new_run) in
+        [(false, false), (true, false), (false, true), (true, true)]
+    {
+        let variant = format!("telemetry {with_telemetry}, new run {with_new_run}");
+        let run = queued_run();
+        if !with_new_run {
+            create_run(&mut conn, &run)
+                .await
+                .expect("the run is stored")
+                .expect("its id is free");
+        }
+        let telemetry = TelemetryRecord {
+            provider: "sim".to_owned(),
+            model: format!("model-{}", run.id),
+            state: json!({"calls": 1}),
+            updated_at: OffsetDateTime::now_utc(),
+        };
+        let commit = Commit {
+            run: Some(RunState {
+                started_at: Some(OffsetDateTime::now_utc()),
+                ..RunState::new(run.id, RunStatus::Running)
+            }),
+            events: vec![event(
+                run.id,
+                2,
+                EventPayload::TaskDelta {
+                    task_id: TaskId::parse("t0").expect("a valid id"),
+                    text: "hello".to_owned(),
+                },
+            )],
+            telemetry: if with_telemetry {
+                vec![telemetry.clone()]
+            } else {
+                Vec::new()
+            },
+            ..Commit::default()
+        };
+        let creates: Vec<&QueuedRun> = if with_new_run { vec![&run] } else { vec![] };
+
+        CommitColumns::new(&[&commit], &creates)
+            .expect("columns")
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|error| panic!("{variant}: {error}"));
+
+        let stored = store
+            .get_run(run.id, None)
+            .await
+            .expect("get_run")
+            .unwrap_or_else(|| panic!("{variant}: the run is stored"));
+        assert_eq!(stored.state.status, RunStatus::Running, "{variant}");
+        assert!(stored.state.started_at.is_some(), "{variant}");
+        let seqs: Vec<u64> = store
+            .events_after(run.id, 0, 10)
+            .await
+            .expect("events_after")
+            .iter()
+            .map(|event| event.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2], "{variant}");
+        let saved = store
+            .load_telemetry()
+            .await
+            .expect("load_telemetry")
+            .iter()
+            .any(|saved| saved.model == telemetry.model && saved.state == telemetry.state);
+        assert_eq!(saved, with_telemetry, "{variant}");
+    }
+
+    drop(conn);
+    store.close().await;
+    db.cleanup().await.expect("remove the test database");
+}
