@@ -41,7 +41,10 @@ fn queued_run() -> QueuedRun {
 
 #[tokio::test]
 async fn every_variant_of_the_commit_statement_writes_its_whole_batch() {
-    let Ok(admin_url) = std::env::var("BATON_TEST_DATABASE_URL") else {
+    // The PostgreSQL half of the tests runs when this names a server (CI sets it).
+    #[expect(clippy::disallowed_methods, reason = "a test reads its own setting")]
+    let admin_url = std::env::var("BATON_TEST_DATABASE_URL");
+    let Some(admin_url) = admin_url.ok().filter(|url| !url.trim().is_empty()) else {
         return;
     };
     let db = TestDb::postgres(&admin_url).await.expect("a test database");
