@@ -305,12 +305,13 @@ async fn call_with_deltas(
 ) -> (CallEnd, Option<Instant>) {
     let (result, first_delta) = match stream_to {
         // No channel for a call that streams nothing: thousands of calls in flight
-        // would each keep one.
+        // would each keep one. A streamed call's state is boxed, so that the others'
+        // futures do not keep room for it.
         None => (
             tokio::time::timeout(timeout, model.provider.complete(request, None)).await,
             None,
         ),
-        Some(task_id) => call_streamed(ctx, model, request, task_id, timeout).await,
+        Some(task_id) => Box::pin(call_streamed(ctx, model, request, task_id, timeout)).await,
     };
     let end = match result {
         Ok(Ok(completion)) => CallEnd::Done(completion),
