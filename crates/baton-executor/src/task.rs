@@ -328,6 +328,9 @@ impl TaskRunner<'_> {
             self.attempt_no += 1;
             let carried = std::mem::take(&mut self.carried);
             let started = task_started(&self.task, model);
+            // Only its start time is kept across the call (the rest is made again
+            // after it): a task's future is what a task in flight costs (W4).
+            let started_at = started.started_at;
             let start_event = EventPayload::TaskStart {
                 task_id: self.task.task_id.clone(),
                 attempt: self.attempt_no,
@@ -342,7 +345,7 @@ impl TaskRunner<'_> {
                 request: repaired.as_ref().unwrap_or(base),
                 timeout,
                 start: Write {
-                    tasks: vec![started.clone()],
+                    tasks: vec![started],
                     events: carried.into_iter().chain([start_event]).collect(),
                     ..Write::default()
                 },
@@ -356,7 +359,7 @@ impl TaskRunner<'_> {
             // The rest is a function of its own, so that its state and the call's
             // share room in this future instead of taking room side by side.
             match self
-                .after_call(model, call, started, &mut tries, base, &mut repaired)
+                .after_call(model, call, started_at, &mut tries, base, &mut repaired)
                 .await
             {
                 Next::Again => {}
@@ -376,11 +379,13 @@ impl TaskRunner<'_> {
     ///
     /// Not an `async fn`: the call is taken apart and the task's record updated before
     /// the future is made, so the future has no room for them beside its own state.
+    /// The record becomes the one the call's start committed (`task_started`, with
+    /// the start time it had).
     fn after_call<'s>(
         &'s mut self,
         model: &'s RoutedModel,
         call: CallResult,
-        started: TaskRecord,
+        started_at: Option<OffsetDateTime>,
         tries: &'s mut Tries,
         base: &'s CompletionRequest,
         repaired: &'s mut Option<CompletionRequest>,
@@ -392,7 +397,10 @@ impl TaskRunner<'_> {
             cost_usd,
             latency,
         } = call;
-        self.task = started;
+        self.task = TaskRecord {
+            started_at,
+            ..task_started(&self.task, model)
+        };
         self.task.usage.record_call(&usage, cost_usd);
         let mut write = Write {
             attempts: vec![attempt],

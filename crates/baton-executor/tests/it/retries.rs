@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use baton_core::error::ErrorCode;
 use baton_core::event::EventPayload;
+use baton_core::journal::Commit;
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 use serde_json::json;
 
@@ -157,4 +158,34 @@ async fn a_run_past_its_timeout_fails_with_run_timeout() {
     assert_eq!(run.state.status, RunStatus::Failed);
     assert_eq!(run.state.error.unwrap().code, ErrorCode::RunTimeout);
     assert_eq!(began.elapsed().as_secs(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_task_keeps_the_start_time_its_first_attempt_committed() {
+    let test = TestEngine::new(Scripted::with([Step::ServerError(Duration::ZERO)]));
+    test.journal.hold_commits();
+    let first_start = |commit: &Commit| {
+        commit
+            .tasks
+            .iter()
+            .find(|task| task.task_id.as_str() == "a" && task.status == TaskStatus::Running)
+            .and_then(|task| task.started_at)
+    };
+
+    let id = test.submit(one_task(json!({"max_retries": 1}))).await;
+    test.let_commits_through_until(|held| held.iter().any(|commit| first_start(commit).is_some()))
+        .await;
+    let held = test.journal.until_held(1).await;
+    let started_at = held.iter().find_map(first_start).expect("a's start time");
+    test.journal.release_held();
+    test.engine.wait(id).await;
+
+    assert_eq!(test.calls(), 2, "one retry");
+    let tasks = test.tasks(id).await;
+    let task = tasks
+        .iter()
+        .find(|task| task.task_id.as_str() == "a")
+        .expect("a's row");
+    assert_eq!(task.status, TaskStatus::Succeeded);
+    assert_eq!(task.started_at, Some(started_at));
 }
