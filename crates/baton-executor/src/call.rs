@@ -2,7 +2,6 @@
 //! start events) are committed before the call; the finished attempt is handed back
 //! for the caller to commit together with the task's new state and its events.
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use baton_core::event::EventPayload;
@@ -130,14 +129,15 @@ pub(crate) fn make_call<'a>(
         mut start,
     } = plan;
     async move {
-        let request = if is_fitted(request, model) {
-            Cow::Borrowed(request)
-        } else {
-            let mut fitted = request.clone();
+        // A request not fitted to the model gets a fitted copy, boxed: this future
+        // lives as long as the call, and most requests come fitted.
+        let fitted = (!is_fitted(request, model)).then(|| {
+            let mut fitted = Box::new(request.clone());
             fit_to_model(&mut fitted, model);
-            Cow::Owned(fitted)
-        };
-        let input_tokens = estimate_input_tokens(&request);
+            fitted
+        });
+        let request = fitted.as_deref().unwrap_or(request);
+        let input_tokens = estimate_input_tokens(request);
         let max_output = u64::from(request.max_output_tokens);
         let worst_case_usd = model.price.worst_case_cost(input_tokens, max_output);
         if ctx.cancel.is_cancelled() {
@@ -202,7 +202,7 @@ pub(crate) fn make_call<'a>(
                 };
                 let permit = limiter.acquire(&model.provider_name, estimated_tokens).await;
                 let began = Instant::now();
-                let (end, first_delta) = call_with_deltas(ctx, model, &request, stream_to, timeout).await;
+                let (end, first_delta) = call_with_deltas(ctx, model, request, stream_to, timeout).await;
                 timing = Some((began.elapsed(), first_delta.map(|at| at.saturating_duration_since(began))));
                 let used = match &end {
                     CallEnd::Done(completion) => completion.usage.input_tokens + completion.usage.output_tokens,

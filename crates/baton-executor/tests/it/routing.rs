@@ -301,3 +301,20 @@ async fn a_repair_goes_to_the_same_model_with_the_same_fitted_request_and_the_re
         "{prompts:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_level_call_gets_its_request_fitted_to_the_chosen_model() {
+    // The planner builds its request without knowing the model; the call fits it.
+    let test = TestEngine::with_models(Scripted::with([]), TERSE_MODEL);
+    let id = test
+        .run(json!({"prompt": "Name three rivers. Then describe the longest one."}))
+        .await;
+
+    assert!(test.record(id).await.state.status.is_terminal());
+    let sent = test.provider.sent.lock().unwrap().clone();
+    assert_eq!(
+        sent.first(),
+        Some(&("terse".to_owned(), 64)),
+        "the planner's call: {sent:?}"
+    );
+}
