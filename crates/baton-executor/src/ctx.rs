@@ -73,8 +73,7 @@ pub(crate) struct Write {
     pub(crate) update_run: Option<RunUpdate>,
 }
 
-/// The error of a commit whose outcome never came back (the journal went away).
-/// The error of a write the journal dropped without answering.
+/// The error of a write whose outcome never came back (the journal went away).
 pub(crate) fn dropped() -> JournalError {
     JournalError::Unavailable(Box::new(std::io::Error::other(
         "the journal dropped a write without answering",
