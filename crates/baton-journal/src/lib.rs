@@ -162,7 +162,7 @@ impl Journal for Store {
         urgency: Urgency,
         done: OnCommitted,
     ) {
-        self.queue().submit_run(chain, run, events, urgency, done);
+        self.queue().submit_run(chain, &run, &events, urgency, done);
     }
 
     async fn get_run(

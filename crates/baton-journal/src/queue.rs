@@ -75,27 +75,32 @@ pub(crate) struct EncodedEvent {
 }
 
 impl QueuedRun {
-    pub(crate) fn new(run: NewRun, events: &[Event]) -> Result<Self, JournalError> {
+    /// A new run encoded, its own fields copied (the request is only read).
+    pub(crate) fn new(run: &NewRun, events: &[Event]) -> Result<Self, JournalError> {
         Ok(QueuedRun {
-            request: to_json(&run.request, "run request")?,
-            events: events
-                .iter()
-                .map(|event| {
-                    Ok(EncodedEvent {
-                        run_id: event.run_id,
-                        seq: event.seq,
-                        kind: event.name(),
-                        ts: event.ts,
-                        data: event_json(event)?,
-                    })
-                })
-                .collect::<Result<_, JournalError>>()?,
             id: run.id,
-            tenant: run.tenant,
-            idempotency_key: run.idempotency_key,
-            request_hash: run.request_hash,
+            tenant: run.tenant.clone(),
+            request: to_json(&run.request, "run request")?,
+            idempotency_key: run.idempotency_key.clone(),
+            request_hash: run.request_hash.clone(),
             status: run.status,
             created_at: run.created_at,
+            events: events
+                .iter()
+                .map(EncodedEvent::new)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+impl EncodedEvent {
+    fn new(event: &Event) -> Result<Self, JournalError> {
+        Ok(EncodedEvent {
+            run_id: event.run_id,
+            seq: event.seq,
+            kind: event.name(),
+            ts: event.ts,
+            data: event_json(event)?,
         })
     }
 }
@@ -184,17 +189,9 @@ impl WriteQueue {
         run: &NewRun,
         events: &[Event],
     ) -> Result<(), JournalError> {
-        let queued = QueuedRun::new(run.clone(), events)?;
         let (done, outcome) = oneshot::channel();
-        self.enqueue(
-            Some(CommitChain::key_of(run.id)),
-            Queued {
-                job: Job::Create(queued),
-                chain: None,
-                urgency: Urgency::Now,
-                done: answer_to(done),
-            },
-        );
+        let chain = CommitChain::for_run(run.id);
+        self.submit_run(&chain, run, events, Urgency::Now, answer_to(done));
         outcome.await.unwrap_or_else(|_| Err(writer_gone()))
     }
 
@@ -247,12 +244,12 @@ impl WriteQueue {
     pub(crate) fn submit_run(
         &self,
         chain: &CommitChain,
-        run: NewRun,
-        events: Vec<Event>,
+        run: &NewRun,
+        events: &[Event],
         urgency: Urgency,
         done: OnCommitted,
     ) {
-        let queued = chain.check().and_then(|()| QueuedRun::new(run, &events));
+        let queued = chain.check().and_then(|()| QueuedRun::new(run, events));
         let queued = match queued {
             Ok(queued) => queued,
             Err(err) => {

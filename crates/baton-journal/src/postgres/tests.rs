@@ -36,7 +36,7 @@ fn queued_run() -> QueuedRun {
         created_at: OffsetDateTime::now_utc(),
     };
     let created = event(run.id, 1, EventPayload::RunCreated { request });
-    QueuedRun::new(run, &[created]).expect("a run that encodes")
+    QueuedRun::new(&run, &[created]).expect("a run that encodes")
 }
 
 #[tokio::test]
