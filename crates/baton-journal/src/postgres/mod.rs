@@ -587,9 +587,8 @@ run_insert as (
 /// The columns of [`run_insert`]'s `unnest`, in the order `CommitColumns::execute`
 /// binds them: each one's name and array type.
 const NEW_RUN_COLUMNS: [(&str, &str); 14] = [
+    // A run's state, as `RunColumns::bind` binds it.
     ("id", "uuid[]"),
-    ("tenant", "text[]"),
-    ("request", "text[]"),
     ("status", "text[]"),
     ("plan", "text[]"),
     ("output", "text[]"),
@@ -598,9 +597,12 @@ const NEW_RUN_COLUMNS: [(&str, &str); 14] = [
     ("tokens_in", "bigint[]"),
     ("tokens_out", "bigint[]"),
     ("cost_usd", "float8[]"),
-    ("created_at", "timestamptz[]"),
     ("started_at", "timestamptz[]"),
     ("finished_at", "timestamptz[]"),
+    // What only a new run has.
+    ("tenant", "text[]"),
+    ("request", "text[]"),
+    ("created_at", "timestamptz[]"),
 ];
 
 /// The pool, as the write queue drives it.
@@ -758,19 +760,9 @@ impl<'a> CommitColumns<'a> {
         );
         let with_telemetry = !telemetry.providers.is_empty();
         let with_new_runs = !new_runs.state.ids.is_empty();
-        let query = sqlx::query(commit_sql(with_telemetry, with_new_runs))
-            // The run updates.
-            .bind(&runs.ids)
-            .bind(&runs.statuses)
-            .bind(&runs.plans)
-            .bind(&runs.outputs)
-            .bind(&runs.errors)
-            .bind(&runs.llm_calls)
-            .bind(&runs.tokens_in)
-            .bind(&runs.tokens_out)
-            .bind(&runs.cost_usd)
-            .bind(&runs.started_at)
-            .bind(&runs.finished_at)
+        // The run updates.
+        let query = runs
+            .bind(sqlx::query(commit_sql(with_telemetry, with_new_runs)))
             .bind(db_time(OffsetDateTime::now_utc()))
             // The tasks.
             .bind(&tasks.run_ids)
@@ -827,22 +819,12 @@ impl<'a> CommitColumns<'a> {
         };
         let query = if with_new_runs {
             // The new runs, with their last state (in `NEW_RUN_COLUMNS`' order).
-            let state = &new_runs.state;
-            query
-                .bind(&state.ids)
+            new_runs
+                .state
+                .bind(query)
                 .bind(&new_runs.tenants)
                 .bind(&new_runs.requests)
-                .bind(&state.statuses)
-                .bind(&state.plans)
-                .bind(&state.outputs)
-                .bind(&state.errors)
-                .bind(&state.llm_calls)
-                .bind(&state.tokens_in)
-                .bind(&state.tokens_out)
-                .bind(&state.cost_usd)
                 .bind(&new_runs.created_at)
-                .bind(&state.started_at)
-                .bind(&state.finished_at)
         } else {
             query
         };
@@ -888,6 +870,9 @@ impl<'a> NewRunColumns<'a> {
     }
 }
 
+/// A statement with its arguments, as it is being bound.
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
 /// Run updates as one array per column.
 struct RunColumns<'a> {
     ids: Vec<Uuid>,
@@ -926,6 +911,23 @@ impl<'a> RunColumns<'a> {
             started_at: Vec::with_capacity(capacity),
             finished_at: Vec::with_capacity(capacity),
         }
+    }
+
+    /// Binds the columns, in the order the statement's run updates and new runs
+    /// read them: id, status, plan, output, error, the usage, the start and end.
+    fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(&self.ids)
+            .bind(&self.statuses)
+            .bind(&self.plans)
+            .bind(&self.outputs)
+            .bind(&self.errors)
+            .bind(&self.llm_calls)
+            .bind(&self.tokens_in)
+            .bind(&self.tokens_out)
+            .bind(&self.cost_usd)
+            .bind(&self.started_at)
+            .bind(&self.finished_at)
     }
 
     /// Adds a run's state, with the plan it sets (if any).
