@@ -107,6 +107,22 @@ pub struct RunRecord {
     pub state: RunState,
 }
 
+impl RunRecord {
+    /// A new run as first stored: its state as created, updated when it was made.
+    pub fn new(run: &NewRun) -> Self {
+        RunRecord {
+            id: run.id,
+            tenant: run.tenant.clone(),
+            request: run.request.clone(),
+            idempotency_key: run.idempotency_key.clone(),
+            request_hash: run.request_hash.clone(),
+            created_at: run.created_at,
+            updated_at: run.created_at,
+            state: RunState::new(run.id, run.status),
+        }
+    }
+}
+
 /// The stored state of one task of a run, written whole on every change.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRecord {

@@ -1497,14 +1497,8 @@ fn new_run(tenant: Option<&str>, key: Option<&str>) -> NewRun {
 /// The record a freshly created run should read back as.
 fn expected_record(run: &NewRun, updated_at: OffsetDateTime) -> RunRecord {
     RunRecord {
-        id: run.id,
-        tenant: run.tenant.clone(),
-        request: run.request.clone(),
-        idempotency_key: run.idempotency_key.clone(),
-        request_hash: run.request_hash.clone(),
-        created_at: run.created_at,
         updated_at,
-        state: RunState::new(run.id, run.status),
+        ..RunRecord::new(run)
     }
 }
 

@@ -184,19 +184,7 @@ impl MemoryJournal {
                 existing: existing.id,
             });
         }
-        tables.runs.insert(
-            run.id,
-            RunRecord {
-                id: run.id,
-                tenant: run.tenant.clone(),
-                request: run.request.clone(),
-                idempotency_key: run.idempotency_key.clone(),
-                request_hash: run.request_hash.clone(),
-                created_at: run.created_at,
-                updated_at: run.created_at,
-                state: RunState::new(run.id, run.status),
-            },
-        );
+        tables.runs.insert(run.id, RunRecord::new(run));
         Self::apply(
             &mut tables,
             &Commit {
