@@ -1424,6 +1424,25 @@ pub async fn data_survives_reopening_the_store(config: &JournalConfig) {
     reopened.close().await;
 }
 
+/// Closing a store right after a write does not wait for its writer to give back
+/// the connection it keeps between batches (it would after `KEEP_IDLE`): the store
+/// tells the writers to give theirs back first.
+pub async fn closing_right_after_a_write_does_not_wait_for_the_idle_writer(config: &JournalConfig) {
+    let store = Store::connect(config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let run = new_run(None, None);
+    store
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+
+    // A bound, not a measurement: closing takes milliseconds, and waiting for the
+    // idle writer would take at least `KEEP_IDLE`.
+    let closed = tokio::time::timeout(crate::queue::KEEP_IDLE / 2, store.close()).await;
+
+    assert!(closed.is_ok(), "close waited for the idle writer");
+}
+
 /// A closed store answers every call with `Unavailable`, and never panics.
 pub async fn a_closed_store_is_unavailable(config: &JournalConfig) {
     let store = Store::connect(config).await.expect("connect");

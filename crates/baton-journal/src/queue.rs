@@ -14,6 +14,11 @@
 //! [`LATER_WINDOW`], until a commit someone waits for joins it: in a chain of tasks, a
 //! task's end and the next task's start then share one transaction and one flush
 //! instead of taking one each, one after the other.
+//!
+//! A writer keeps its connection from one batch to the next while writes keep coming
+//! (see [`KEEP_IDLE`]): sqlx tests every connection given back to its pool with a
+//! round trip to the database (a `Sync` on PostgreSQL, a request to the connection's
+//! thread on SQLite), and the next batch waited for it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +31,7 @@ use baton_core::journal::{Commit, CommitChain, JournalError, NewRun, OnCommitted
 use baton_core::status::RunStatus;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::codec::{event_json, to_json};
 use crate::error::db_error;
@@ -37,6 +43,11 @@ const WRITES_PER_BATCH: usize = 256;
 /// commit someone waits for (in a chain of tasks, the next task's start, a moment
 /// later) shares their transaction. Their events are published that much later.
 pub(crate) const LATER_WINDOW: Duration = Duration::from_millis(2);
+
+/// The longest a writer keeps its connection without writing; then it gives it back
+/// to the pool, for reads. Writers also give theirs back when the store closes
+/// ([`WriteQueue::release_connections`]).
+pub(crate) const KEEP_IDLE: Duration = Duration::from_secs(1);
 
 /// How often a write that failed as `Unavailable` is tried before it is given up.
 /// Writes are idempotent, so trying again after an unknown outcome is harmless.
@@ -118,10 +129,21 @@ pub(crate) fn commits_of<'a>(jobs: &[&'a Job]) -> Vec<&'a Commit> {
 /// What a backend does for the queue.
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + 'static {
+    /// A connection a writer writes through, and keeps between batches.
+    type Connection: Send + 'static;
+
+    /// Takes a connection for a writer from the pool.
+    async fn connect(&self) -> Result<Self::Connection, JournalError>;
+
     /// Writes these jobs in one transaction, in order. The outer error means nothing
-    /// was written; otherwise each job's own outcome (only a create can fail alone,
-    /// with [`JournalError::IdempotencyKeyTaken`], writing nothing of its own).
-    async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError>;
+    /// was written (and the connection is given up); otherwise each job's own outcome
+    /// (only a create can fail alone, with [`JournalError::IdempotencyKeyTaken`],
+    /// writing nothing of its own).
+    async fn write(
+        &self,
+        conn: &mut Self::Connection,
+        jobs: &[&Job],
+    ) -> Result<Vec<Result<(), JournalError>>, JournalError>;
 
     /// Whether the store was closed (a failed write is then not tried again).
     fn is_closed(&self) -> bool;
@@ -162,6 +184,8 @@ pub(crate) struct WriteQueue {
     writers: Arc<[mpsc::UnboundedSender<Queued>]>,
     /// Spreads writes without a chain over the writers.
     next: Arc<AtomicUsize>,
+    /// Once cancelled, writers keep no connection between batches.
+    release: CancellationToken,
 }
 
 impl WriteQueue {
@@ -169,17 +193,26 @@ impl WriteQueue {
     /// the queue is dropped.
     pub(crate) fn start(backend: impl Backend, writers: usize) -> WriteQueue {
         let backend = Arc::new(backend);
+        let release = CancellationToken::new();
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (sender, receiver) = mpsc::unbounded_channel();
-                tokio::spawn(run_writer(backend.clone(), receiver));
+                tokio::spawn(run_writer(backend.clone(), receiver, release.clone()));
                 sender
             })
             .collect();
         WriteQueue {
             writers,
             next: Arc::new(AtomicUsize::new(0)),
+            release,
         }
+    }
+
+    /// Makes every writer give its connection back to the pool (at once if it waits
+    /// for writes, after its batch if it is writing) and take one only for each
+    /// batch from now on: a pool closes only once its connections are back.
+    pub(crate) fn release_connections(&self) {
+        self.release.cancel();
     }
 
     /// Queues a new run (on the writer of its own chain, so that it lands before
@@ -281,16 +314,43 @@ impl WriteQueue {
 
 /// One writer: takes the first write waiting, and every write queued behind it (up
 /// to a batch), and writes them together; a batch nobody waits for first waits a
-/// moment for one somebody does (see [`LATER_WINDOW`]).
-async fn run_writer(backend: Arc<impl Backend>, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+/// moment for one somebody does (see [`LATER_WINDOW`]). It keeps its connection
+/// between batches until it has written nothing for [`KEEP_IDLE`] or is told to
+/// give it back.
+async fn run_writer<B: Backend>(
+    backend: Arc<B>,
+    mut receiver: mpsc::UnboundedReceiver<Queued>,
+    release: CancellationToken,
+) {
+    let mut held: Option<B::Connection> = None;
     let mut batch = Vec::with_capacity(WRITES_PER_BATCH);
-    while let Some(first) = receiver.recv().await {
+    loop {
+        let first = if held.is_some() {
+            tokio::select! {
+                biased;
+                first = receiver.recv() => first,
+                () = release.cancelled() => {
+                    held = None;
+                    continue;
+                }
+                () = tokio::time::sleep(KEEP_IDLE) => {
+                    held = None;
+                    continue;
+                }
+            }
+        } else {
+            receiver.recv().await
+        };
+        let Some(first) = first else { break };
         batch.push(first);
         take_queued(&mut receiver, &mut batch);
         if batch.iter().all(|queued| queued.urgency == Urgency::Later) {
             hold_for_company(&mut receiver, &mut batch).await;
         }
-        write_batch(&*backend, &mut batch).await;
+        write_batch(&*backend, &mut held, &mut batch).await;
+        if release.is_cancelled() {
+            held = None;
+        }
     }
 }
 
@@ -329,10 +389,14 @@ async fn hold_for_company(receiver: &mut mpsc::UnboundedReceiver<Queued>, batch:
 
 /// Writes a batch in one transaction and answers each caller, in queue order; when
 /// that fails, writes each job in its own transaction, so only a bad one fails.
-async fn write_batch(backend: &impl Backend, batch: &mut Vec<Queued>) {
+async fn write_batch<B: Backend>(
+    backend: &B,
+    held: &mut Option<B::Connection>,
+    batch: &mut Vec<Queued>,
+) {
     if batch.len() > 1 && batch.iter().all(|queued| queued.chain_check().is_ok()) {
         let jobs: Vec<&Job> = batch.iter().map(|queued| &queued.job).collect();
-        match backend.write(&jobs).await {
+        match write_held(backend, held, &jobs).await {
             Ok(outcomes) => {
                 for (queued, outcome) in batch.drain(..).zip(outcomes) {
                     queued.answer(outcome);
@@ -349,18 +413,39 @@ async fn write_batch(backend: &impl Backend, batch: &mut Vec<Queued>) {
             queued.answer(Err(err));
             continue;
         }
-        let outcome = write_one(backend, &queued.job).await;
+        let outcome = write_one(backend, held, &queued.job).await;
         queued.answer(outcome);
     }
 }
 
+/// Writes jobs through the writer's kept connection, or one taken from the pool; a
+/// connection is kept only while its writes succeed (one whose write failed may be
+/// broken, and the pool tests it when it is given back).
+async fn write_held<B: Backend>(
+    backend: &B,
+    held: &mut Option<B::Connection>,
+    jobs: &[&Job],
+) -> Result<Vec<Result<(), JournalError>>, JournalError> {
+    let mut conn = match held.take() {
+        Some(conn) => conn,
+        None => backend.connect().await?,
+    };
+    let outcomes = backend.write(&mut conn, jobs).await?;
+    *held = Some(conn);
+    Ok(outcomes)
+}
+
 /// Writes one job in its own transaction, trying again while the database is
 /// unavailable.
-async fn write_one(backend: &impl Backend, job: &Job) -> Result<(), JournalError> {
+async fn write_one<B: Backend>(
+    backend: &B,
+    held: &mut Option<B::Connection>,
+    job: &Job,
+) -> Result<(), JournalError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        match backend.write(&[job]).await {
+        match write_held(backend, held, &[job]).await {
             Ok(mut outcomes) => return outcomes.pop().unwrap_or(Ok(())),
             Err(err @ JournalError::Unavailable(_))
                 if tries < WRITE_ATTEMPTS && !backend.is_closed() =>
@@ -394,18 +479,44 @@ mod tests {
 
     use super::*;
 
-    /// A backend that writes nothing and records how many jobs each write held.
+    /// A backend that writes nothing and records how many jobs each write held, how
+    /// many connections it handed out and how many are still held; a write fails
+    /// while `fail` is set.
     #[derive(Default)]
     struct Recorder {
         writes: Mutex<Vec<usize>>,
+        connects: AtomicUsize,
+        open: Arc<AtomicUsize>,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    /// A connection the recorder handed out; it counts itself closed when dropped.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     #[async_trait]
     impl Backend for Arc<Recorder> {
+        type Connection = Counted;
+
+        async fn connect(&self) -> Result<Counted, JournalError> {
+            self.connects.fetch_add(1, Ordering::SeqCst);
+            self.open.fetch_add(1, Ordering::SeqCst);
+            Ok(Counted(self.open.clone()))
+        }
+
         async fn write(
             &self,
+            _conn: &mut Counted,
             jobs: &[&Job],
         ) -> Result<Vec<Result<(), JournalError>>, JournalError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(JournalError::Corrupt("the recorder fails".to_owned()));
+            }
             self.writes
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -424,6 +535,14 @@ mod tests {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone()
+        }
+
+        fn connects(&self) -> usize {
+            self.connects.load(Ordering::SeqCst)
+        }
+
+        fn open(&self) -> usize {
+            self.open.load(Ordering::SeqCst)
         }
     }
 
@@ -509,5 +628,84 @@ mod tests {
 
         assert_eq!(recorder.writes(), vec![1]);
         assert_eq!(began.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_keeps_its_connection_between_batches() {
+        let (recorder, queue, chain) = one_writer();
+
+        for seq in 1..=3 {
+            let now = submit(&queue, &chain, seq, Urgency::Now);
+            now.await.expect("an answer").expect("written");
+        }
+
+        assert_eq!(recorder.writes(), vec![1, 1, 1]);
+        assert_eq!(
+            recorder.connects(),
+            1,
+            "one connection for the three batches"
+        );
+        assert_eq!(recorder.open(), 1, "still held for the next batch");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_gives_up_a_connection_whose_write_failed() {
+        let (recorder, queue, chain) = one_writer();
+        recorder.fail.store(true, Ordering::SeqCst);
+        let failed = submit(&queue, &chain, 1, Urgency::Now);
+        failed
+            .await
+            .expect("an answer")
+            .expect_err("the write failed");
+        assert_eq!(recorder.open(), 0, "not kept after a failure");
+
+        recorder.fail.store(false, Ordering::SeqCst);
+        let other = CommitChain::for_run(RunId::new());
+        let now = submit(&queue, &other, 1, Urgency::Now);
+        now.await.expect("an answer").expect("written");
+
+        assert_eq!(
+            recorder.connects(),
+            2,
+            "a fresh connection after the failure"
+        );
+        assert_eq!(recorder.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_writer_gives_its_connection_back() {
+        let (recorder, queue, chain) = one_writer();
+        let now = submit(&queue, &chain, 1, Urgency::Now);
+        now.await.expect("an answer").expect("written");
+        assert_eq!(recorder.open(), 1);
+
+        // Paused time: the clock jumps to the writer's deadline once all is idle.
+        tokio::time::sleep(KEEP_IDLE - Duration::from_millis(1)).await;
+        let_the_writer_run().await;
+        assert_eq!(recorder.open(), 1, "kept until it has been idle that long");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let_the_writer_run().await;
+
+        assert_eq!(recorder.open(), 0, "given back once idle");
+        let again = submit(&queue, &chain, 2, Urgency::Now);
+        again.await.expect("an answer").expect("written");
+        assert_eq!(recorder.connects(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn released_writers_give_their_connections_back_and_keep_none() {
+        let (recorder, queue, chain) = one_writer();
+        let now = submit(&queue, &chain, 1, Urgency::Now);
+        now.await.expect("an answer").expect("written");
+        assert_eq!(recorder.open(), 1);
+
+        queue.release_connections();
+        let_the_writer_run().await;
+        assert_eq!(recorder.open(), 0, "given back at once");
+
+        let after = submit(&queue, &chain, 2, Urgency::Now);
+        after.await.expect("an answer").expect("written");
+        assert_eq!(recorder.open(), 0, "a released writer keeps none");
+        assert_eq!(recorder.writes(), vec![1, 1]);
     }
 }

@@ -20,6 +20,7 @@ use baton_core::journal::{
     AttemptRecord, Commit, JournalError, JournalStats, RunQuery, RunRecord, RunState, TaskRecord,
     TelemetryRecord,
 };
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
@@ -39,14 +40,23 @@ use crate::{POSTGRES_MIGRATOR, migrations};
 /// or a proxy closed meanwhile is replaced instead of failing a write.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
 
-/// Session settings of every connection: no hash or merge joins. Every statement
-/// Baton runs finds rows by key, and a batch's run updates join the runs table to
-/// the batch's few rows; a generic plan that PostgreSQL cached while the table was
-/// small (as on every new database) hashes the whole table instead, for every batch,
-/// however large it grew (a quarter of PostgreSQL's CPU in `POST /run` under load,
+/// Session settings of every connection: no hash or merge joins, and generic plans.
+/// Every statement Baton runs finds rows by key, and a batch's run updates join the
+/// runs table to the batch's few rows; a generic plan that PostgreSQL cached while
+/// the table was small (as on every new database) hashes the whole table instead,
+/// for every batch, however large it grew (a quarter of PostgreSQL's CPU in `POST /run` under load,
 /// see BENCHMARKS.md). With them off the join is an index lookup per row at any size.
-const KEYED_ACCESS_ONLY: [(&str, &str); 2] =
-    [("enable_hashjoin", "off"), ("enable_mergejoin", "off")];
+///
+/// And one plan per prepared statement, made at its first execution (a generic
+/// plan), instead of PostgreSQL's choice after five executions between that and a
+/// plan made afresh at every execution: the choice depends on the sizes of the
+/// first batches a connection happens to write, and a fresh plan of the commit
+/// statement took 0.25 ms of every commit (its `bind`, against 0.03 ms).
+const SESSION_SETTINGS: [(&str, &str); 3] = [
+    ("enable_hashjoin", "off"),
+    ("enable_mergejoin", "off"),
+    ("plan_cache_mode", "force_generic_plan"),
+];
 
 /// The journal on PostgreSQL. Cloning is cheap and shares the pool.
 #[derive(Clone)]
@@ -76,7 +86,7 @@ impl PgStore {
     pub async fn connect(config: &JournalConfig) -> Result<PgStore, JournalError> {
         let options = PgConnectOptions::from_str(&config.url)
             .map_err(db_error)?
-            .options(KEYED_ACCESS_ONLY);
+            .options(SESSION_SETTINGS);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout())
@@ -116,8 +126,9 @@ impl PgStore {
         &self.display_url
     }
 
-    /// Closes the pool.
+    /// Closes the pool (once the writers have given their connections back).
     pub async fn close(&self) {
+        self.queue.release_connections();
         self.pool.close().await;
     }
 
@@ -610,7 +621,17 @@ struct Writer(PgPool);
 
 #[async_trait]
 impl Backend for Writer {
-    async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError> {
+    type Connection = PoolConnection<Postgres>;
+
+    async fn connect(&self) -> Result<Self::Connection, JournalError> {
+        self.0.acquire().await.map_err(db_error)
+    }
+
+    async fn write(
+        &self,
+        conn: &mut Self::Connection,
+        jobs: &[&Job],
+    ) -> Result<Vec<Result<(), JournalError>>, JournalError> {
         let commits = commits_of(jobs);
         let creates: Vec<&QueuedRun> = jobs
             .iter()
@@ -619,11 +640,10 @@ impl Backend for Writer {
                 Job::Commit(_) => None,
             })
             .collect();
-        let mut conn = self.0.acquire().await.map_err(db_error)?;
         if creates.iter().all(|run| run.idempotency_key.is_none()) {
             // Nothing can refuse these runs: one statement, atomic on its own.
             CommitColumns::new(&commits, &creates)?
-                .execute(&mut conn)
+                .execute(conn)
                 .await?;
             return Ok(jobs.iter().map(|_| Ok(())).collect());
         }

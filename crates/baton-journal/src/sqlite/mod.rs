@@ -25,6 +25,7 @@ use baton_core::journal::{
     AttemptRecord, JournalError, JournalStats, RunQuery, RunRecord, RunState, TaskRecord,
     TelemetryRecord,
 };
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
@@ -147,8 +148,9 @@ impl SqliteStore {
         &self.display_url
     }
 
-    /// Closes both pools.
+    /// Closes both pools (the writer's once it has given its connection back).
     pub async fn close(&self) {
+        self.queue.release_connections();
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -632,7 +634,17 @@ struct Writer(SqlitePool);
 
 #[async_trait]
 impl Backend for Writer {
-    async fn write(&self, jobs: &[&Job]) -> Result<Vec<Result<(), JournalError>>, JournalError> {
+    type Connection = PoolConnection<Sqlite>;
+
+    async fn connect(&self) -> Result<Self::Connection, JournalError> {
+        self.0.acquire().await.map_err(db_error)
+    }
+
+    async fn write(
+        &self,
+        conn: &mut Self::Connection,
+        jobs: &[&Job],
+    ) -> Result<Vec<Result<(), JournalError>>, JournalError> {
         // Encode everything first, so that nothing can fail half-way for want of a
         // value and the write lock is held only for the writes.
         let commits = commits_of(jobs);
@@ -644,7 +656,6 @@ impl Backend for Writer {
                 Job::Commit(_) => None,
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut conn = self.0.acquire().await.map_err(db_error)?;
         if creates.iter().any(|run| run.run.idempotency_key.is_some()) {
             // Whether a run is stored depends on what is: statement by statement.
             let mut tx = conn.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
@@ -672,16 +683,16 @@ impl Backend for Writer {
             script.statement(BEGIN_WRITE);
             for run in &creates {
                 run.insert_run(&mut script, false);
-                script.pushed(&mut conn, 1).await?;
-                run.insert_rest(&mut script, &mut conn).await?;
+                script.pushed(&mut *conn, 1).await?;
+                run.insert_rest(&mut script, &mut *conn).await?;
             }
-            rows.push(&mut script, &mut conn).await?;
+            rows.push(&mut script, &mut *conn).await?;
             script.statement("commit");
-            script.send(&mut conn).await
+            script.send(&mut *conn).await
         };
         if let Err(error) = written.await {
             // A statement failed: the script stopped there, inside the transaction.
-            if let Err(rollback) = sqlx::query("rollback").execute(&mut *conn).await {
+            if let Err(rollback) = sqlx::query("rollback").execute(&mut **conn).await {
                 tracing::warn!(error = %rollback, "rolling back a failed write failed");
             }
             return Err(error);

@@ -97,4 +97,5 @@ store_stories!(
     data_survives_reopening_the_store,
     a_burst_of_writes_larger_than_the_pool_queues_instead_of_timing_out,
     a_closed_store_is_unavailable,
+    closing_right_after_a_write_does_not_wait_for_the_idle_writer,
 );
