@@ -396,6 +396,17 @@ pub enum Urgency {
 /// quick, must not wait, and must not take a lock the submitter holds.
 pub type OnCommitted = Box<dyn FnOnce(Result<(), JournalError>, Commit) + Send>;
 
+/// A stored run with its tasks and attempts (see [`Journal::get_run_with_rows`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRun {
+    /// The run.
+    pub run: RunRecord,
+    /// Its tasks, in plan order.
+    pub tasks: Vec<TaskRecord>,
+    /// Its attempts, in the order they began.
+    pub attempts: Vec<AttemptRecord>,
+}
+
 /// The engine's and the server's port to the store.
 #[async_trait]
 pub trait Journal: Send + Sync + std::fmt::Debug {
@@ -437,6 +448,26 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
         id: RunId,
         tenant: Option<&str>,
     ) -> Result<Option<RunRecord>, JournalError>;
+
+    /// A run with its tasks (in plan order) and attempts (in the order they began),
+    /// if it exists (and belongs to `tenant`, when one is given): what `get_run`,
+    /// `list_tasks` and `list_attempts` give, read on one connection.
+    async fn get_run_with_rows(
+        &self,
+        id: RunId,
+        tenant: Option<&str>,
+    ) -> Result<Option<StoredRun>, JournalError> {
+        let Some(run) = self.get_run(id, tenant).await? else {
+            return Ok(None);
+        };
+        let tasks = self.list_tasks(id).await?;
+        let attempts = self.list_attempts(id, None).await?;
+        Ok(Some(StoredRun {
+            run,
+            tasks,
+            attempts,
+        }))
+    }
 
     /// The run a tenant created with an idempotency key.
     async fn find_by_idempotency_key(

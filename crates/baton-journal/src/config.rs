@@ -20,7 +20,7 @@ pub struct JournalConfig {
     /// never logged as is: see [`JournalConfig`]'s `Debug` and `Store::display_url`.
     pub url: String,
     /// The most connections open at once. On PostgreSQL this is the pool size, of
-    /// which `max_connections − 1` are the writers' (one each) and the rest are left
+    /// which half (at least one) are the writers' (one each) and the rest are left
     /// for reads; on SQLite it is the number of readers, beside the one connection
     /// that writes.
     pub max_connections: u32,

@@ -17,7 +17,7 @@ use baton_core::graph::TaskSpec;
 use baton_core::ids::{AttemptId, RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, NewRun, RunQuery,
-    RunRecord, RunState, TaskRecord, TelemetryRecord, Urgency,
+    RunRecord, RunState, StoredRun, TaskRecord, TelemetryRecord, Urgency,
 };
 use baton_core::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
 use baton_core::usage::{RunUsage, Usage};
@@ -476,6 +476,59 @@ pub async fn other_tenants_cannot_see_a_run(journal: &dyn Journal) {
     )
     .await;
     assert!(listed.is_empty(), "another tenant lists nothing");
+}
+
+/// `get_run_with_rows` gives what `get_run`, `list_tasks` and `list_attempts` give,
+/// and nothing for a run that is not stored or belongs to another tenant.
+pub async fn a_run_reads_back_with_its_rows_at_once(journal: &dyn Journal) {
+    let run = new_run(Some("acme"), None);
+    journal
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    let mut plan = in_flight_attempt(run.id, None, 1, at(1));
+    plan.kind = CallKind::Plan;
+    journal
+        .commit(&Commit {
+            run: Some(running_state(&run)),
+            tasks: vec![
+                task_record(run.id, "b", 1, TaskStatus::Pending),
+                task_record(run.id, "a", 0, TaskStatus::Running),
+            ],
+            attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(2)), plan],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit");
+
+    let stored = journal
+        .get_run_with_rows(run.id, Some("acme"))
+        .await
+        .expect("get_run_with_rows")
+        .expect("the run is stored");
+
+    let one_by_one = StoredRun {
+        run: journal
+            .get_run(run.id, Some("acme"))
+            .await
+            .expect("get_run")
+            .expect("stored"),
+        tasks: list_tasks(journal, run.id).await,
+        attempts: list_attempts(journal, run.id).await,
+    };
+    assert_eq!(stored, one_by_one);
+    assert_eq!(stored.tasks.len(), 2);
+    assert_eq!(stored.attempts.len(), 2);
+    let other_tenant = journal
+        .get_run_with_rows(run.id, Some("globex"))
+        .await
+        .expect("get_run_with_rows");
+    assert_eq!(other_tenant, None, "another tenant does not see it");
+    let unknown = journal
+        .get_run_with_rows(RunId::new(), None)
+        .await
+        .expect("get_run_with_rows");
+    assert_eq!(unknown, None);
 }
 
 /// `list_runs` returns runs newest first and pages with a `before` cursor: each

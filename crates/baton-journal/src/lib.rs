@@ -31,7 +31,7 @@ use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, NewRun, OnCommitted,
-    RunQuery, RunRecord, TaskRecord, TelemetryRecord, Urgency,
+    RunQuery, RunRecord, StoredRun, TaskRecord, TelemetryRecord, Urgency,
 };
 use sqlx::migrate::Migrator;
 
@@ -191,6 +191,17 @@ impl Journal for Store {
         match self {
             Store::Sqlite(store) => store.list_runs(query).await,
             Store::Postgres(store) => store.list_runs(query).await,
+        }
+    }
+
+    async fn get_run_with_rows(
+        &self,
+        id: RunId,
+        tenant: Option<&str>,
+    ) -> Result<Option<StoredRun>, JournalError> {
+        match self {
+            Store::Sqlite(store) => store.get_run_with_rows(id, tenant).await,
+            Store::Postgres(store) => store.get_run_with_rows(id, tenant).await,
         }
     }
 

@@ -5,7 +5,7 @@
 use baton_core::error::RunError;
 use baton_core::graph::{Capability, Workflow};
 use baton_core::ids::{AttemptId, RunId, TaskId};
-use baton_core::journal::{AttemptRecord, RunRecord, TaskRecord};
+use baton_core::journal::{AttemptRecord, RunRecord, StoredRun, TaskRecord};
 use baton_core::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
 use baton_core::usage::{RunUsage, Usage};
 use serde::{Deserialize, Serialize};
@@ -211,6 +211,11 @@ pub struct HealthResponse {
 }
 
 impl RunResponse {
+    /// The response for a stored run with its tasks and attempts.
+    pub fn from_stored(stored: StoredRun) -> RunResponse {
+        RunResponse::from_records(stored.run, stored.tasks, stored.attempts)
+    }
+
     /// The run, its tasks and its attempts (all of them: task calls are put under
     /// their task, the others in `calls`).
     pub fn from_records(

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, Commit, JournalError, JournalStats, RunQuery, RunRecord, RunState, TaskRecord,
-    TelemetryRecord,
+    AttemptRecord, Commit, JournalError, JournalStats, RunQuery, RunRecord, RunState, StoredRun,
+    TaskRecord, TelemetryRecord,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -62,10 +62,13 @@ const SESSION_SETTINGS: [(&str, &str); 3] = [
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// The writers: one fewer than the pool has connections, each holding at most
-    /// one connection at a time, so a burst of writes queues (in arrival order,
-    /// without a time limit) instead of failing on the pool's acquire timeout, and
-    /// reads still find a connection.
+    /// The writers: half as many as the pool has connections (at least one), each
+    /// holding at most one connection at a time, so a burst of writes queues (in
+    /// arrival order, without a time limit) instead of failing on the pool's acquire
+    /// timeout, and reads keep the other half. Writers keep their connections
+    /// between batches (see `crate::queue`), so more of them would leave reads too
+    /// few; and on a busy database fewer writers write larger batches: `POST /run`
+    /// made half as many WAL flushes per run with 5 writers as with 9.
     queue: WriteQueue,
     display_url: String,
 }
@@ -104,7 +107,7 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
-        let writers = config.max_connections.max(2) - 1;
+        let writers = (config.max_connections / 2).max(1);
         Ok(PgStore {
             queue: WriteQueue::start(Writer(pool.clone()), writers as usize),
             pool,
@@ -208,20 +211,27 @@ impl PgStore {
         id: RunId,
         tenant: Option<&str>,
     ) -> Result<Option<RunRecord>, JournalError> {
-        let mut builder = QueryBuilder::<Postgres>::new("select ");
-        builder
-            .push(run_columns!())
-            .push(" from runs where id = ")
-            .push_bind(id.as_uuid());
-        if let Some(tenant) = tenant {
-            builder.push(" and tenant = ").push_bind(tenant);
-        }
-        let row = builder
-            .build()
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rows::run).transpose()
+        read_run(&self.pool, id, tenant).await
+    }
+
+    /// A run with its tasks and attempts, on one connection: sqlx tests every
+    /// connection given back to the pool with a round trip.
+    pub(crate) async fn get_run_with_rows(
+        &self,
+        id: RunId,
+        tenant: Option<&str>,
+    ) -> Result<Option<StoredRun>, JournalError> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let Some(run) = read_run(&mut *conn, id, tenant).await? else {
+            return Ok(None);
+        };
+        let tasks = read_tasks(&mut *conn, id).await?;
+        let attempts = read_attempts(&mut *conn, id, None).await?;
+        Ok(Some(StoredRun {
+            run,
+            tasks,
+            attempts,
+        }))
     }
 
     pub(crate) async fn find_by_idempotency_key(
@@ -266,16 +276,7 @@ impl PgStore {
     }
 
     pub(crate) async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError> {
-        let found = sqlx::query(concat!(
-            "select ",
-            task_columns!(),
-            " from tasks where run_id = $1 order by position, task_id"
-        ))
-        .bind(run_id.as_uuid())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
-        found.iter().map(rows::task).collect()
+        read_tasks(&self.pool, run_id).await
     }
 
     pub(crate) async fn list_attempts(
@@ -283,21 +284,7 @@ impl PgStore {
         run_id: RunId,
         task_id: Option<&TaskId>,
     ) -> Result<Vec<AttemptRecord>, JournalError> {
-        let mut builder = QueryBuilder::<Postgres>::new("select ");
-        builder
-            .push(attempt_columns!())
-            .push(" from attempts where run_id = ")
-            .push_bind(run_id.as_uuid());
-        if let Some(task_id) = task_id {
-            builder.push(" and task_id = ").push_bind(task_id.as_str());
-        }
-        builder.push(" order by started_at, id");
-        let found = builder
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
-        found.iter().map(rows::attempt).collect()
+        read_attempts(&self.pool, run_id, task_id).await
     }
 
     pub(crate) async fn events_after(
@@ -352,6 +339,68 @@ impl PgStore {
             .map_err(db_error)?;
         Ok(migrations::all_applied(&POSTGRES_MIGRATOR, &applied))
     }
+}
+
+/// A run by id (and tenant), through any executor.
+async fn read_run<'e>(
+    executor: impl sqlx::Executor<'e, Database = Postgres>,
+    id: RunId,
+    tenant: Option<&str>,
+) -> Result<Option<RunRecord>, JournalError> {
+    let mut builder = QueryBuilder::<Postgres>::new("select ");
+    builder
+        .push(run_columns!())
+        .push(" from runs where id = ")
+        .push_bind(id.as_uuid());
+    if let Some(tenant) = tenant {
+        builder.push(" and tenant = ").push_bind(tenant);
+    }
+    let row = builder
+        .build()
+        .fetch_optional(executor)
+        .await
+        .map_err(db_error)?;
+    row.as_ref().map(rows::run).transpose()
+}
+
+/// A run's tasks in plan order, through any executor.
+async fn read_tasks<'e>(
+    executor: impl sqlx::Executor<'e, Database = Postgres>,
+    run_id: RunId,
+) -> Result<Vec<TaskRecord>, JournalError> {
+    let found = sqlx::query(concat!(
+        "select ",
+        task_columns!(),
+        " from tasks where run_id = $1 order by position, task_id"
+    ))
+    .bind(run_id.as_uuid())
+    .fetch_all(executor)
+    .await
+    .map_err(db_error)?;
+    found.iter().map(rows::task).collect()
+}
+
+/// A run's attempts in the order they began, through any executor.
+async fn read_attempts<'e>(
+    executor: impl sqlx::Executor<'e, Database = Postgres>,
+    run_id: RunId,
+    task_id: Option<&TaskId>,
+) -> Result<Vec<AttemptRecord>, JournalError> {
+    let mut builder = QueryBuilder::<Postgres>::new("select ");
+    builder
+        .push(attempt_columns!())
+        .push(" from attempts where run_id = ")
+        .push_bind(run_id.as_uuid());
+    if let Some(task_id) = task_id {
+        builder.push(" and task_id = ").push_bind(task_id.as_str());
+    }
+    builder.push(" order by started_at, id");
+    let found = builder
+        .build()
+        .fetch_all(executor)
+        .await
+        .map_err(db_error)?;
+    found.iter().map(rows::attempt).collect()
 }
 
 /// Tasks by the provider of their last call, with the durations of those that ran

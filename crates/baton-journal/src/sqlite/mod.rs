@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
-    AttemptRecord, JournalError, JournalStats, RunQuery, RunRecord, RunState, TaskRecord,
-    TelemetryRecord,
+    AttemptRecord, JournalError, JournalStats, RunQuery, RunRecord, RunState, StoredRun,
+    TaskRecord, TelemetryRecord,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
@@ -348,20 +348,27 @@ impl SqliteStore {
         id: RunId,
         tenant: Option<&str>,
     ) -> Result<Option<RunRecord>, JournalError> {
-        let mut builder = QueryBuilder::<Sqlite>::new("select ");
-        builder
-            .push(sqlite_run_columns!())
-            .push(" where id = ")
-            .push_bind(id.to_string());
-        if let Some(tenant) = tenant {
-            builder.push(" and tenant = ").push_bind(tenant);
-        }
-        let row = builder
-            .build()
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rows::run).transpose()
+        read_run(&self.reader, id, tenant).await
+    }
+
+    /// A run with its tasks and attempts, on one connection: sqlx tests every
+    /// connection given back to the pool with a round trip.
+    pub(crate) async fn get_run_with_rows(
+        &self,
+        id: RunId,
+        tenant: Option<&str>,
+    ) -> Result<Option<StoredRun>, JournalError> {
+        let mut conn = self.reader.acquire().await.map_err(db_error)?;
+        let Some(run) = read_run(&mut *conn, id, tenant).await? else {
+            return Ok(None);
+        };
+        let tasks = read_tasks(&mut *conn, id).await?;
+        let attempts = read_attempts(&mut *conn, id, None).await?;
+        Ok(Some(StoredRun {
+            run,
+            tasks,
+            attempts,
+        }))
     }
 
     pub(crate) async fn find_by_idempotency_key(
@@ -406,16 +413,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError> {
-        let found = sqlx::query(concat!(
-            "select ",
-            task_columns!(),
-            " from tasks where run_id = ?1 order by position, task_id"
-        ))
-        .bind(run_id.to_string())
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db_error)?;
-        found.iter().map(rows::task).collect()
+        read_tasks(&self.reader, run_id).await
     }
 
     pub(crate) async fn list_attempts(
@@ -423,21 +421,7 @@ impl SqliteStore {
         run_id: RunId,
         task_id: Option<&TaskId>,
     ) -> Result<Vec<AttemptRecord>, JournalError> {
-        let mut builder = QueryBuilder::<Sqlite>::new("select ");
-        builder
-            .push(attempt_columns!())
-            .push(" from attempts where run_id = ")
-            .push_bind(run_id.to_string());
-        if let Some(task_id) = task_id {
-            builder.push(" and task_id = ").push_bind(task_id.as_str());
-        }
-        builder.push(" order by started_at, id");
-        let found = builder
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_error)?;
-        found.iter().map(rows::attempt).collect()
+        read_attempts(&self.reader, run_id, task_id).await
     }
 
     pub(crate) async fn events_after(
@@ -494,6 +478,68 @@ impl SqliteStore {
             .map_err(db_error)?;
         Ok(migrations::all_applied(&SQLITE_MIGRATOR, &applied))
     }
+}
+
+/// A run by id (and tenant), through any executor.
+async fn read_run<'e>(
+    executor: impl sqlx::Executor<'e, Database = Sqlite>,
+    id: RunId,
+    tenant: Option<&str>,
+) -> Result<Option<RunRecord>, JournalError> {
+    let mut builder = QueryBuilder::<Sqlite>::new("select ");
+    builder
+        .push(sqlite_run_columns!())
+        .push(" where id = ")
+        .push_bind(id.to_string());
+    if let Some(tenant) = tenant {
+        builder.push(" and tenant = ").push_bind(tenant);
+    }
+    let row = builder
+        .build()
+        .fetch_optional(executor)
+        .await
+        .map_err(db_error)?;
+    row.as_ref().map(rows::run).transpose()
+}
+
+/// A run's tasks in plan order, through any executor.
+async fn read_tasks<'e>(
+    executor: impl sqlx::Executor<'e, Database = Sqlite>,
+    run_id: RunId,
+) -> Result<Vec<TaskRecord>, JournalError> {
+    let found = sqlx::query(concat!(
+        "select ",
+        task_columns!(),
+        " from tasks where run_id = ?1 order by position, task_id"
+    ))
+    .bind(run_id.to_string())
+    .fetch_all(executor)
+    .await
+    .map_err(db_error)?;
+    found.iter().map(rows::task).collect()
+}
+
+/// A run's attempts in the order they began, through any executor.
+async fn read_attempts<'e>(
+    executor: impl sqlx::Executor<'e, Database = Sqlite>,
+    run_id: RunId,
+    task_id: Option<&TaskId>,
+) -> Result<Vec<AttemptRecord>, JournalError> {
+    let mut builder = QueryBuilder::<Sqlite>::new("select ");
+    builder
+        .push(attempt_columns!())
+        .push(" from attempts where run_id = ")
+        .push_bind(run_id.to_string());
+    if let Some(task_id) = task_id {
+        builder.push(" and task_id = ").push_bind(task_id.as_str());
+    }
+    builder.push(" order by started_at, id");
+    let found = builder
+        .build()
+        .fetch_all(executor)
+        .await
+        .map_err(db_error)?;
+    found.iter().map(rows::attempt).collect()
 }
 
 /// Tasks by the provider of their last call, with the durations of those that ran

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use baton_core::error::ErrorCode;
 use baton_core::ids::RunId;
-use baton_core::journal::{RunQuery, RunRecord};
+use baton_core::journal::{RunQuery, RunRecord, StoredRun};
 use baton_core::request::RunRequest;
 use baton_core::status::RunStatus;
 use baton_executor::engine::{Started, Submission};
@@ -72,8 +72,7 @@ pub(crate) async fn execute_run(
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<Response, ApiError> {
     let started = submit(&state, &caller, &headers, request, false).await?;
-    let run = wait_until_settled(&state, started.run_id(), caller.tenant()).await?;
-    let body = run_response(&state, run).await?;
+    let body = wait_until_settled(&state, started.run_id(), caller.tenant()).await?;
     Ok(with_replay_header(
         (StatusCode::OK, Json(body)).into_response(),
         started,
@@ -141,8 +140,7 @@ pub(crate) async fn create_run(
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<Response, ApiError> {
     let started = submit(&state, &caller, &headers, request, false).await?;
-    let run = load_run(&state, started.run_id(), caller.tenant()).await?;
-    let body = run_response(&state, run).await?;
+    let body = load_run_response(&state, started.run_id(), caller.tenant()).await?;
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/runs/{}", started.run_id())) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -216,8 +214,9 @@ pub(crate) async fn get_run(
     caller: Caller,
     path: RunPath,
 ) -> Result<Json<RunResponse>, ApiError> {
-    let run = load_run(&state, path.run_id, caller.tenant()).await?;
-    Ok(Json(run_response(&state, run).await?))
+    Ok(Json(
+        load_run_response(&state, path.run_id, caller.tenant()).await?,
+    ))
 }
 
 /// Lists a run's tasks in plan order, each with every attempt made for it.
@@ -237,8 +236,7 @@ pub(crate) async fn list_run_tasks(
     caller: Caller,
     path: RunPath,
 ) -> Result<Json<ListTasksResponse>, ApiError> {
-    let run = load_run(&state, path.run_id, caller.tenant()).await?;
-    let response = run_response(&state, run).await?;
+    let response = load_run_response(&state, path.run_id, caller.tenant()).await?;
     Ok(Json(ListTasksResponse {
         tasks: response.tasks,
     }))
@@ -309,8 +307,8 @@ pub(crate) async fn cancel_run(
     path: RunPath,
 ) -> Result<(StatusCode, Json<RunResponse>), ApiError> {
     state.engine().cancel(path.run_id, caller.tenant()).await?;
-    let run = load_run(&state, path.run_id, caller.tenant()).await?;
-    Ok((StatusCode::ACCEPTED, Json(run_response(&state, run).await?)))
+    let response = load_run_response(&state, path.run_id, caller.tenant()).await?;
+    Ok((StatusCode::ACCEPTED, Json(response)))
 }
 
 /// Hands a request to the engine, which validates it, stores the run and starts it.
@@ -334,13 +332,14 @@ async fn submit(
     Ok(started)
 }
 
-/// Waits until a run ends or pauses for answers. The engine's `wait` covers runs of
-/// this process; the journal is polled for runs another process holds.
+/// Waits until a run ends or pauses for answers, and gives its response. The
+/// engine's `wait` covers runs of this process; the journal is polled for runs
+/// another process holds.
 async fn wait_until_settled(
     state: &AppState,
     run_id: RunId,
     tenant: Option<&str>,
-) -> Result<RunRecord, ApiError> {
+) -> Result<RunResponse, ApiError> {
     let shutting_down = || {
         ApiError::new(
             ErrorCode::Unavailable,
@@ -355,9 +354,10 @@ async fn wait_until_settled(
     let period = state.config().journal_poll_interval;
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
-        let run = load_run(state, run_id, tenant).await?;
-        if run.state.status.is_terminal() || run.state.status == RunStatus::AwaitingInput {
-            return Ok(run);
+        let stored = load_stored_run(state, run_id, tenant).await?;
+        let status = stored.run.state.status;
+        if status.is_terminal() || status == RunStatus::AwaitingInput {
+            return Ok(RunResponse::from_stored(stored));
         }
         tokio::select! {
             _ = poll.tick() => {}
@@ -374,19 +374,38 @@ pub(crate) async fn load_run(
 ) -> Result<RunRecord, ApiError> {
     match state.journal().get_run(run_id, tenant).await? {
         Some(run) => Ok(run),
-        None => Err(ApiError::new(
-            ErrorCode::RunNotFound,
-            format!("no run with id {run_id}: check the id, or list runs with GET /runs"),
-        )),
+        None => Err(run_not_found(run_id)),
     }
 }
 
-/// The full response for a stored run: reads its tasks and attempts.
-async fn run_response(state: &AppState, run: RunRecord) -> Result<RunResponse, ApiError> {
-    let journal = state.journal();
-    let tasks = journal.list_tasks(run.id).await?;
-    let attempts = journal.list_attempts(run.id, None).await?;
-    Ok(RunResponse::from_records(run, tasks, attempts))
+fn run_not_found(run_id: RunId) -> ApiError {
+    ApiError::new(
+        ErrorCode::RunNotFound,
+        format!("no run with id {run_id}: check the id, or list runs with GET /runs"),
+    )
+}
+
+/// A stored run with its tasks and attempts, or `run_not_found`.
+async fn load_stored_run(
+    state: &AppState,
+    run_id: RunId,
+    tenant: Option<&str>,
+) -> Result<StoredRun, ApiError> {
+    match state.journal().get_run_with_rows(run_id, tenant).await? {
+        Some(stored) => Ok(stored),
+        None => Err(run_not_found(run_id)),
+    }
+}
+
+/// The full response for a stored run, or `run_not_found`.
+async fn load_run_response(
+    state: &AppState,
+    run_id: RunId,
+    tenant: Option<&str>,
+) -> Result<RunResponse, ApiError> {
+    Ok(RunResponse::from_stored(
+        load_stored_run(state, run_id, tenant).await?,
+    ))
 }
 
 fn with_replay_header(mut response: Response, started: Started) -> Response {
