@@ -93,8 +93,12 @@ impl SqliteStore {
                 .connect_with(base)
                 .await
                 .map_err(db_error)?;
+            let queue = WriteQueue::start(Writer(pool.clone()), 1);
+            // Reads share the one connection: the writer gives it back after every
+            // batch instead of keeping it (see `crate::queue`).
+            queue.release_connections();
             return Ok(SqliteStore {
-                queue: WriteQueue::start(Writer(pool.clone()), 1),
+                queue,
                 writer: pool.clone(),
                 reader: pool,
                 display_url,

@@ -1,6 +1,8 @@
 //! Opening a store: the URL picks the backend, a missing SQLite file is created,
 //! and failures are clear errors rather than panics.
 
+use std::time::Duration;
+
 use baton_core::ids::RunId;
 use baton_core::journal::{Journal, JournalError, NewRun};
 use baton_core::status::RunStatus;
@@ -76,8 +78,15 @@ async fn an_in_memory_sqlite_store_works() {
 
     store.create_run(&run, &[]).await.expect("create_run");
 
-    assert!(store.ready().await.expect("ready"));
-    let stored = store.get_run(run.id, None).await.expect("get_run");
+    // Reads share the one connection with the writer, which must not keep it
+    // between batches (a writer gives an idle connection back only after 1 s): a
+    // bound, not a measurement.
+    let read = tokio::time::timeout(Duration::from_millis(500), async {
+        (store.ready().await, store.get_run(run.id, None).await)
+    });
+    let (ready, stored) = read.await.expect("the reads did not wait for the writer");
+    assert!(ready.expect("ready"));
+    let stored = stored.expect("get_run");
     assert_eq!(stored.map(|stored| stored.id), Some(run.id));
     store.close().await;
 }
