@@ -21,8 +21,8 @@ pub struct JournalConfig {
     pub url: String,
     /// The most connections open at once. On PostgreSQL this is the pool size, of
     /// which half (at least one) are the writers' (one each) and the rest are left
-    /// for reads; on SQLite it is the number of readers, beside the one connection
-    /// that writes.
+    /// for reads (with one in all, the writer gives it back after every batch); on
+    /// SQLite it is the number of readers, beside the one connection that writes.
     pub max_connections: u32,
     /// How long to wait for a connection (including the first connect) before a
     /// call fails as unavailable, in milliseconds.

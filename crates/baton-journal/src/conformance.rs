@@ -1496,6 +1496,32 @@ pub async fn closing_right_after_a_write_does_not_wait_for_the_idle_writer(confi
     assert!(closed.is_ok(), "close waited for the idle writer");
 }
 
+/// A store with one connection in all reads right after a write, without waiting for
+/// the writer to give that connection back (it keeps none when there is only one).
+pub async fn a_one_connection_store_reads_right_after_a_write(config: &JournalConfig) {
+    let config = JournalConfig {
+        max_connections: 1,
+        ..config.clone()
+    };
+    let store = Store::connect(&config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let run = new_run(None, None);
+    store
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+
+    // A bound, not a measurement: the read takes milliseconds, and waiting for the
+    // idle writer would take at least `KEEP_IDLE`.
+    let read = tokio::time::timeout(crate::queue::KEEP_IDLE / 2, store.get_run(run.id, None)).await;
+
+    let stored = read
+        .expect("the read waited for the writer")
+        .expect("get_run");
+    assert_eq!(stored.map(|stored| stored.id), Some(run.id));
+    store.close().await;
+}
+
 /// A closed store answers every call with `Unavailable`, and never panics.
 pub async fn a_closed_store_is_unavailable(config: &JournalConfig) {
     let store = Store::connect(config).await.expect("connect");

@@ -108,8 +108,14 @@ impl PgStore {
             .await
             .map_err(db_error)?;
         let writers = (config.max_connections / 2).max(1);
+        let queue = WriteQueue::start(Writer(pool.clone()), writers as usize);
+        if config.max_connections < 2 {
+            // Reads share the one connection: the writer gives it back after every
+            // batch instead of keeping it (see `crate::queue`).
+            queue.release_connections();
+        }
         Ok(PgStore {
-            queue: WriteQueue::start(Writer(pool.clone()), writers as usize),
+            queue,
             pool,
             display_url: redact_url(&config.url),
         })

@@ -99,4 +99,5 @@ store_stories!(
     a_burst_of_writes_larger_than_the_pool_queues_instead_of_timing_out,
     a_closed_store_is_unavailable,
     closing_right_after_a_write_does_not_wait_for_the_idle_writer,
+    a_one_connection_store_reads_right_after_a_write,
 );
