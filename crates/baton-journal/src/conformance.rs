@@ -1399,13 +1399,7 @@ pub async fn a_burst_of_writes_larger_than_the_pool_queues_instead_of_timing_out
         acquire_timeout_ms: 100,
         ..config.clone()
     };
-    let store = Store::connect(&config).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    let target = new_run(None, None);
-    store
-        .create_run(&target, &[run_created(&target)])
-        .await
-        .expect("create_run");
+    let (store, target) = migrated_store_with_a_run(&config).await;
 
     let runs: Vec<NewRun> = (0..RUNS).map(|_| new_run(None, None)).collect();
     let created: Vec<Vec<Event>> = runs.iter().map(|run| vec![run_created(run)]).collect();
@@ -1481,13 +1475,7 @@ pub async fn data_survives_reopening_the_store(config: &JournalConfig) {
 /// the connection it keeps between batches (it would after `KEEP_IDLE`): the store
 /// tells the writers to give theirs back first.
 pub async fn closing_right_after_a_write_does_not_wait_for_the_idle_writer(config: &JournalConfig) {
-    let store = Store::connect(config).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    let run = new_run(None, None);
-    store
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let (store, _) = migrated_store_with_a_run(config).await;
 
     // A bound, not a measurement: closing takes milliseconds, and waiting for the
     // idle writer would take at least `KEEP_IDLE`.
@@ -1503,13 +1491,7 @@ pub async fn a_one_connection_store_reads_right_after_a_write(config: &JournalCo
         max_connections: 1,
         ..config.clone()
     };
-    let store = Store::connect(&config).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    let run = new_run(None, None);
-    store
-        .create_run(&run, &[run_created(&run)])
-        .await
-        .expect("create_run");
+    let (store, run) = migrated_store_with_a_run(&config).await;
 
     // A bound, not a measurement: the read takes milliseconds, and waiting for the
     // idle writer would take at least `KEEP_IDLE`.
@@ -1564,6 +1546,18 @@ fn at(seconds: i64) -> OffsetDateTime {
 
 fn task_id(id: &str) -> TaskId {
     TaskId::parse(id).expect("a valid task id")
+}
+
+/// A connected, migrated store on `config` with one run created in it.
+async fn migrated_store_with_a_run(config: &JournalConfig) -> (Store, NewRun) {
+    let store = Store::connect(config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let run = new_run(None, None);
+    store
+        .create_run(&run, &[run_created(&run)])
+        .await
+        .expect("create_run");
+    (store, run)
 }
 
 /// A new run without tenant or key, stored with its `run_created` event.
