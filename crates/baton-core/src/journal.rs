@@ -154,6 +154,73 @@ pub struct TaskRecord {
     pub finished_at: Option<OffsetDateTime>,
 }
 
+impl TaskRecord {
+    /// A task of a plan that has not started: no row of it is stored until then (its
+    /// spec is in the run's plan), and the journal lists it as this.
+    pub fn pending(run_id: RunId, position: u32, spec: TaskSpec) -> Self {
+        TaskRecord {
+            run_id,
+            task_id: spec.id.clone(),
+            position,
+            spec,
+            status: TaskStatus::Pending,
+            output: None,
+            error: None,
+            provider: None,
+            model: None,
+            attempts: 0,
+            usage: RunUsage::default(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
+/// A run's tasks in plan order: each task's stored row, and a pending record
+/// ([`TaskRecord::pending`]) for each task of the run's stored plan (`{"tasks":
+/// [...]}`) that has no row yet. `rows` come in plan order; without a plan, or with
+/// one that cannot be read, they are the answer as they are.
+pub fn with_planned_tasks(
+    run_id: RunId,
+    plan: Option<&serde_json::Value>,
+    rows: Vec<TaskRecord>,
+) -> Vec<TaskRecord> {
+    let Some(planned) = plan
+        .and_then(|plan| plan.get("tasks"))
+        .and_then(serde_json::Value::as_array)
+    else {
+        return rows;
+    };
+    if planned.len() <= rows.len() {
+        return rows;
+    }
+    let Ok(specs) = planned
+        .iter()
+        .map(<TaskSpec as serde::Deserialize>::deserialize)
+        .collect::<Result<Vec<TaskSpec>, _>>()
+    else {
+        // Not a plan this version can read.
+        return rows;
+    };
+    let mut rows: std::collections::HashMap<TaskId, TaskRecord> = rows
+        .into_iter()
+        .map(|row| (row.task_id.clone(), row))
+        .collect();
+    let mut tasks = Vec::with_capacity(specs.len());
+    for (position, spec) in specs.into_iter().enumerate() {
+        let position = u32::try_from(position).unwrap_or(u32::MAX);
+        tasks.push(
+            rows.remove(&spec.id)
+                .unwrap_or_else(|| TaskRecord::pending(run_id, position, spec)),
+        );
+    }
+    // Rows of tasks the plan does not name (none, normally) keep their place after.
+    let mut rest: Vec<TaskRecord> = rows.into_values().collect();
+    rest.sort_by(|a, b| (a.position, &a.task_id).cmp(&(b.position, &b.task_id)));
+    tasks.extend(rest);
+    tasks
+}
+
 /// One model call: written `in_flight` before the call and rewritten with the
 /// outcome after it.
 #[derive(Clone, Debug, PartialEq)]
@@ -237,7 +304,8 @@ pub struct TelemetryRecord {
 pub struct JournalStats {
     /// Runs by status; statuses with no run are left out.
     pub runs: Vec<(RunStatus, u64)>,
-    /// Tasks by status, over every run; statuses with no task are left out.
+    /// Tasks by status, over every run (the tasks of unfinished runs' plans that have
+    /// no row yet as pending); statuses with no task are left out.
     pub tasks: Vec<(TaskStatus, u64)>,
     /// Tasks that ran and ended, with the sum of their durations (first call to
     /// end), for an average.
@@ -479,7 +547,8 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
     /// Runs, newest first.
     async fn list_runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, JournalError>;
 
-    /// A run's tasks in plan order.
+    /// A run's tasks in plan order; a task of its stored plan that has no row yet
+    /// (it has not started) as pending ([`with_planned_tasks`]).
     async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError>;
 
     /// A run's attempts in the order they began, optionally of one task only.

@@ -159,30 +159,20 @@ pub(crate) async fn execute(
     Ok(Some(status))
 }
 
-/// Stores the tasks of the plan and publishes `plan` (started, for workflows, and
-/// completed). Not waited for: the first task's attempt row follows at once, and
-/// the run's commits land in order, so the plan is durable before any task's call
-/// (and shares that commit's transaction instead of taking one of its own).
+/// Stores the plan and publishes `plan` (started, for workflows, and completed), and
+/// gives the tasks' first records, all pending. Not waited for: the first task's
+/// attempt row follows at once, and the run's commits land in order, so the plan is
+/// durable before any task's call (and shares that commit's transaction instead of
+/// taking one of its own). No task row is written yet: a task's row is first
+/// written when it starts (or is skipped or cancelled), and until then the journal
+/// lists it from the plan (`with_planned_tasks`): a wide plan costs no row per task
+/// in the transaction before its first call (W2, W4, see BENCHMARKS.md).
 fn publish_plan(ctx: &RunCtx, graph: &TaskGraph, source: &str, fallback: bool) -> Vec<TaskRecord> {
     let tasks: Vec<TaskRecord> = graph
         .tasks()
         .iter()
         .enumerate()
-        .map(|(position, spec)| TaskRecord {
-            run_id: ctx.run_id,
-            task_id: spec.id.clone(),
-            position: position as u32,
-            spec: spec.clone(),
-            status: TaskStatus::Pending,
-            output: None,
-            error: None,
-            provider: None,
-            model: None,
-            attempts: 0,
-            usage: RunUsage::default(),
-            started_at: None,
-            finished_at: None,
-        })
+        .map(|(position, spec)| TaskRecord::pending(ctx.run_id, position as u32, spec.clone()))
         .collect();
     let workflow = graph.to_workflow();
     let plan_json = serde_json::to_value(&workflow).unwrap_or_default();
@@ -196,12 +186,7 @@ fn publish_plan(ctx: &RunCtx, graph: &TaskGraph, source: &str, fallback: bool) -
         fallback,
         source,
     ));
-    let write = Write {
-        tasks: tasks.clone(),
-        events,
-        ..Write::default()
-    }
-    .with_run(move |state| state.plan = Some(plan_json));
+    let write = Write::events(events).with_run(move |state| state.plan = Some(plan_json));
     ctx.write_later(write);
     tasks
 }

@@ -702,6 +702,52 @@ pub async fn attempts_list_in_start_order_and_by_task(journal: &dyn Journal) {
     assert!(other_run.is_empty());
 }
 
+/// A task of a stored plan that has no row yet (it has not started) lists as pending,
+/// from the plan, in its place: in `list_tasks`, in `get_run_with_rows`, and in the
+/// stats while its run is unfinished; a row, once written, replaces it.
+pub async fn a_planned_task_without_a_row_lists_as_pending(journal: &dyn Journal) {
+    let run = stored_run(journal).await;
+    let research = task_record(run.id, "research", 0, TaskStatus::Pending);
+    let outline = task_record(run.id, "outline", 1, TaskStatus::Pending);
+    let write = task_record(run.id, "write", 2, TaskStatus::Pending);
+    let mut state = running_state(&run);
+    state.plan = Some(json!({
+        "tasks": [&research.spec, &outline.spec, &write.spec],
+    }));
+    let started = TaskRecord {
+        status: TaskStatus::Running,
+        provider: Some("sim".to_owned()),
+        model: Some("sim-large".to_owned()),
+        attempts: 1,
+        started_at: Some(at(2)),
+        ..outline.clone()
+    };
+    journal
+        .commit(&Commit {
+            run: Some(state),
+            tasks: vec![started.clone()],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit the plan and one task's start");
+
+    let listed = list_tasks(journal, run.id).await;
+    let with_rows = journal
+        .get_run_with_rows(run.id, None)
+        .await
+        .expect("get_run_with_rows")
+        .expect("the run is stored");
+    let stats = journal.stats().await.expect("stats");
+
+    let expected = vec![research, started, write];
+    assert_eq!(listed, expected);
+    assert_eq!(with_rows.tasks, expected);
+    assert_eq!(
+        stats.tasks,
+        vec![(TaskStatus::Pending, 2), (TaskStatus::Running, 1)]
+    );
+}
+
 /// A run's tasks list in plan order, and a task written again is replaced in place.
 pub async fn tasks_list_in_plan_order_and_are_replaced_in_place(journal: &dyn Journal) {
     let run = stored_run(journal).await;

@@ -12,7 +12,7 @@ use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, CommitChain, Journal, JournalError, JournalStats, LatencySum, NewRun,
     OnCommitted, ProviderUsage, RunQuery, RunRecord, RunState, TaskRecord, TelemetryRecord,
-    Urgency,
+    Urgency, with_planned_tasks,
 };
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 
@@ -274,9 +274,23 @@ impl MemoryJournal {
             }
         }
         let all_tasks: Vec<&TaskRecord> = tables.tasks.values().flatten().collect();
+        // The tasks of unfinished runs' plans that have no row yet are pending.
+        let planned_only: usize = tables
+            .runs
+            .values()
+            .filter(|run| !run.state.status.is_terminal())
+            .map(|run| {
+                let rows = tables.tasks.get(&run.id).cloned().unwrap_or_default();
+                let stored = rows.len();
+                with_planned_tasks(run.id, run.state.plan.as_ref(), rows).len() - stored
+            })
+            .sum();
         let mut tasks: Vec<(TaskStatus, u64)> = Vec::new();
         for status in TaskStatus::ALL {
-            let n = all_tasks.iter().filter(|t| t.status == *status).count() as u64;
+            let mut n = all_tasks.iter().filter(|t| t.status == *status).count() as u64;
+            if *status == TaskStatus::Pending {
+                n += planned_only as u64;
+            }
             if n > 0 {
                 tasks.push((*status, n));
             }
@@ -417,7 +431,12 @@ impl Journal for MemoryJournal {
     async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError> {
         self.check()?;
         let tables = lock(&self.tables);
-        Ok(tables.tasks.get(&run_id).cloned().unwrap_or_default())
+        let rows = tables.tasks.get(&run_id).cloned().unwrap_or_default();
+        let plan = tables
+            .runs
+            .get(&run_id)
+            .and_then(|run| run.state.plan.as_ref());
+        Ok(with_planned_tasks(run_id, plan, rows))
     }
 
     async fn list_attempts(

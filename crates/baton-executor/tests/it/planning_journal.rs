@@ -8,7 +8,7 @@ use baton_core::error::ErrorCode;
 use baton_core::event::{EventPayload, PlanPhase};
 use baton_core::ids::RunId;
 use baton_core::journal::AttemptRecord;
-use baton_core::status::{AttemptStatus, CallKind, RunStatus};
+use baton_core::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
 use serde_json::json;
 
 use crate::support::{Scripted, Step, TestEngine, names, of};
@@ -213,4 +213,56 @@ async fn an_accepted_plan_after_a_repair_leaves_only_the_rejected_attempt_with_a
         .map(|a| a.error.is_some())
         .collect();
     assert_eq!(errors, [true, false], "only the rejected plan has an error");
+}
+
+/// A plan stores no row per task: a task's row is first written by its start commit,
+/// and until then the journal lists it as pending, from the stored plan.
+#[tokio::test(start_paused = true)]
+async fn a_tasks_row_is_first_written_when_it_starts() {
+    let test = TestEngine::new(Scripted::with([]));
+    test.journal.hold_commits();
+    let tasks = json!([
+        {"id": "a", "instructions": "a"},
+        {"id": "b", "instructions": "b", "depends_on": ["a"]},
+        {"id": "c", "instructions": "c", "depends_on": ["b"]}
+    ]);
+    let id = test
+        .submit(json!({"workflow": {"tasks": tasks}, "options": {"assemble": "concat", "verify": false}}))
+        .await;
+
+    // The run's state, its plan, then the first task's start.
+    let held = tokio::time::timeout(Duration::from_secs(60), test.journal.until_held(3))
+        .await
+        .expect("the run submits its plan and its first task's start");
+    let plan = held
+        .iter()
+        .position(|commit| commit.events.iter().any(|event| event.name() == "plan"))
+        .expect("a plan commit");
+    assert!(
+        held[..=plan].iter().all(|commit| commit.tasks.is_empty()),
+        "no task row with the plan: {held:?}"
+    );
+    let first_rows: Vec<&str> = held[plan + 1..]
+        .iter()
+        .flat_map(|commit| &commit.tasks)
+        .map(|task| task.task_id.as_str())
+        .collect();
+    assert_eq!(first_rows, ["a"], "only the starting task's row: {held:?}");
+
+    test.journal.release_held();
+    test.engine.wait(id).await;
+    let listed: Vec<(String, TaskStatus)> = test
+        .tasks(id)
+        .await
+        .into_iter()
+        .map(|task| (task.task_id.to_string(), task.status))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a".to_owned(), TaskStatus::Succeeded),
+            ("b".to_owned(), TaskStatus::Succeeded),
+            ("c".to_owned(), TaskStatus::Succeeded)
+        ]
+    );
 }

@@ -18,7 +18,7 @@ use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, JournalError, JournalStats, RunQuery, RunRecord, RunState, StoredRun,
-    TaskRecord, TelemetryRecord,
+    TaskRecord, TelemetryRecord, with_planned_tasks,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -27,8 +27,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::codec::{
-    Merged, attempt_columns, db_time, event_json, run_columns, task_columns, tenant_to_db,
-    terminal_run_statuses, to_db_int, to_json,
+    Merged, attempt_columns, db_time, event_json, from_json, run_columns, task_columns,
+    tenant_to_db, terminal_run_statuses, to_db_int, to_json,
 };
 use crate::config::{JournalConfig, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
@@ -162,11 +162,10 @@ impl PgStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
-        let tasks: Vec<(String, i64)> =
-            sqlx::query_as("select status, count(*) from tasks group by status")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
+        let tasks: Vec<(String, i64)> = sqlx::query_as(TASKS_BY_STATUS_SQL)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
         let task_rows = sqlx::query(TASKS_BY_PROVIDER_SQL)
             .fetch_all(&self.pool)
             .await
@@ -231,7 +230,8 @@ impl PgStore {
         let Some(run) = read_run(&mut *conn, id, tenant).await? else {
             return Ok(None);
         };
-        let tasks = read_tasks(&mut *conn, id).await?;
+        let rows = read_tasks(&mut *conn, id).await?;
+        let tasks = with_planned_tasks(id, run.state.plan.as_ref(), rows);
         let attempts = read_attempts(&mut *conn, id, None).await?;
         Ok(Some(StoredRun {
             run,
@@ -281,8 +281,22 @@ impl PgStore {
         found.iter().map(rows::run).collect()
     }
 
+    /// A run's tasks in plan order, those not started yet from its plan (see
+    /// `with_planned_tasks`), on one connection.
     pub(crate) async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError> {
-        read_tasks(&self.pool, run_id).await
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let plan: Option<Option<String>> =
+            sqlx::query_scalar("select plan from runs where id = $1")
+                .bind(run_id.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_error)?;
+        let rows = read_tasks(&mut *conn, run_id).await?;
+        let plan = plan
+            .flatten()
+            .map(|plan| from_json::<serde_json::Value>(&plan, "run plan"))
+            .transpose()?;
+        Ok(with_planned_tasks(run_id, plan.as_ref(), rows))
     }
 
     pub(crate) async fn list_attempts(
@@ -408,6 +422,21 @@ async fn read_attempts<'e>(
         .map_err(db_error)?;
     found.iter().map(rows::attempt).collect()
 }
+
+/// Tasks by status: the stored rows, and the tasks of unfinished runs' plans that
+/// have no row yet (pending; see `with_planned_tasks`).
+const TASKS_BY_STATUS_SQL: &str = concat!(
+    "select status, sum(n)::bigint from (
+    select status, count(*) as n from tasks group by status
+    union all
+    select 'pending', sum(json_array_length(r.plan::json -> 'tasks')
+        - (select count(*) from tasks t where t.run_id = r.id))
+    from runs r
+    where r.status not in ",
+    terminal_run_statuses!(),
+    " and r.plan is not null
+) counts group by status having sum(n) > 0"
+);
 
 /// Tasks by the provider of their last call, with the durations of those that ran
 /// and ended, each rounded to the millisecond as on SQLite. Sums are cast back to `bigint` and `float8` (PostgreSQL widens them

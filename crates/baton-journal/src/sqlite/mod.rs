@@ -23,7 +23,7 @@ use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, JournalError, JournalStats, RunQuery, RunRecord, RunState, StoredRun,
-    TaskRecord, TelemetryRecord,
+    TaskRecord, TelemetryRecord, with_planned_tasks,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
@@ -33,8 +33,8 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use crate::codec::{
-    Merged, attempt_columns, event_json, run_columns, sqlite_time, task_columns, tenant_to_db,
-    terminal_run_statuses, to_db_int, to_json,
+    Merged, attempt_columns, event_json, from_json, run_columns, sqlite_time, task_columns,
+    tenant_to_db, terminal_run_statuses, to_db_int, to_json,
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
@@ -297,11 +297,10 @@ impl SqliteStore {
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(db_error)?;
-        let tasks: Vec<(String, i64)> =
-            sqlx::query_as("select status, count(*) from tasks group by status")
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_error)?;
+        let tasks: Vec<(String, i64)> = sqlx::query_as(TASKS_BY_STATUS_SQL)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?;
         let task_rows = sqlx::query(TASKS_BY_PROVIDER_SQL)
             .fetch_all(&mut *conn)
             .await
@@ -366,7 +365,8 @@ impl SqliteStore {
         let Some(run) = read_run(&mut *conn, id, tenant).await? else {
             return Ok(None);
         };
-        let tasks = read_tasks(&mut *conn, id).await?;
+        let rows = read_tasks(&mut *conn, id).await?;
+        let tasks = with_planned_tasks(id, run.state.plan.as_ref(), rows);
         let attempts = read_attempts(&mut *conn, id, None).await?;
         Ok(Some(StoredRun {
             run,
@@ -416,8 +416,22 @@ impl SqliteStore {
         found.iter().map(rows::run).collect()
     }
 
+    /// A run's tasks in plan order, those not started yet from its plan (see
+    /// `with_planned_tasks`), on one connection.
     pub(crate) async fn list_tasks(&self, run_id: RunId) -> Result<Vec<TaskRecord>, JournalError> {
-        read_tasks(&self.reader, run_id).await
+        let mut conn = self.reader.acquire().await.map_err(db_error)?;
+        let plan: Option<Option<String>> =
+            sqlx::query_scalar("select plan from run_documents where run_id = ?1")
+                .bind(run_id.to_string())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_error)?;
+        let rows = read_tasks(&mut *conn, run_id).await?;
+        let plan = plan
+            .flatten()
+            .map(|plan| from_json::<serde_json::Value>(&plan, "run plan"))
+            .transpose()?;
+        Ok(with_planned_tasks(run_id, plan.as_ref(), rows))
     }
 
     pub(crate) async fn list_attempts(
@@ -545,6 +559,21 @@ async fn read_attempts<'e>(
         .map_err(db_error)?;
     found.iter().map(rows::attempt).collect()
 }
+
+/// Tasks by status: the stored rows, and the tasks of unfinished runs' plans that
+/// have no row yet (pending; see `with_planned_tasks`).
+const TASKS_BY_STATUS_SQL: &str = concat!(
+    "select status, sum(n) from (
+    select status, count(*) as n from tasks group by status
+    union all
+    select 'pending', sum(json_array_length(d.plan, '$.tasks')
+        - (select count(*) from tasks t where t.run_id = r.id))
+    from runs r join run_documents d on d.run_id = r.id
+    where r.status not in ",
+    terminal_run_statuses!(),
+    " and d.plan is not null
+) group by status having sum(n) > 0"
+);
 
 /// Tasks by the provider of their last call, with the durations of those that ran
 /// and ended, each rounded to the millisecond (`julianday` keeps no more; `total`

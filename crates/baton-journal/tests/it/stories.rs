@@ -80,6 +80,7 @@ journal_stories!(
     attempt_goes_from_in_flight_to_succeeded,
     attempts_list_in_start_order_and_by_task,
     tasks_list_in_plan_order_and_are_replaced_in_place,
+    a_planned_task_without_a_row_lists_as_pending,
     unfinished_runs_are_those_not_in_a_terminal_status,
     concurrent_commits_all_land,
     a_bad_commit_among_concurrent_ones_fails_alone,
