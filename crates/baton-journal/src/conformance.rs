@@ -1654,19 +1654,8 @@ fn task_record(run_id: RunId, id: &str, position: u32, status: TaskStatus) -> Ta
     spec.output_schema = Some(json!({"type": "object", "required": ["answer"]}));
     spec.timeout_s = Some(12.5);
     TaskRecord {
-        run_id,
-        task_id: task_id(id),
-        position,
-        spec,
         status,
-        output: None,
-        error: None,
-        provider: None,
-        model: None,
-        attempts: 0,
-        usage: RunUsage::default(),
-        started_at: None,
-        finished_at: None,
+        ..TaskRecord::pending(run_id, position, spec)
     }
 }
 
