@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use baton_core::status::{AttemptStatus, CallKind, RunStatus, TaskStatus};
+use baton_testkit::Mode;
 use serde_json::json;
 
 use crate::support::{Scripted, Step, TestEngine, names, task_attempts};
@@ -109,5 +110,83 @@ async fn a_task_stopped_by_a_shutdown_runs_again_on_resume() {
     assert_eq!(
         statuses,
         [AttemptStatus::Cancelled, AttemptStatus::Succeeded]
+    );
+}
+
+/// A run whose process stopped without writing anything more (the journal went down
+/// mid-run, as in a crash) resumes from what is stored: its later task, which never
+/// started and so has no row, comes back from the plan, and the task that succeeded
+/// is not called again.
+#[tokio::test(start_paused = true)]
+async fn a_run_stopped_before_its_later_tasks_started_resumes_them_from_the_plan() {
+    // Arrange: `a` answers, `b`'s call never returns, `c` waits for `b`.
+    let before = TestEngine::new(Scripted::with([
+        Step::Answer("a done", Duration::from_millis(1)),
+        Step::Hang,
+    ]));
+    let id = before
+        .submit(json!({
+            "workflow": {"tasks": [
+                {"id": "a", "instructions": "a"},
+                {"id": "b", "instructions": "b", "depends_on": ["a"]},
+                {"id": "c", "instructions": "c", "depends_on": ["b"]}
+            ]},
+            "options": {"verify": false, "assemble": "concat"},
+        }))
+        .await;
+    before.until_called(2).await;
+    // The journal goes down, so stopping writes nothing more (no `cancelled` rows).
+    before.journal.set_mode(Mode::Unavailable);
+    before.engine.shutdown().await;
+    before.journal.set_mode(Mode::Healthy);
+    let stopped: Vec<(String, TaskStatus)> = before
+        .tasks(id)
+        .await
+        .into_iter()
+        .map(|task| (task.task_id.to_string(), task.status))
+        .collect();
+    assert_eq!(
+        stopped,
+        [
+            ("a".to_owned(), TaskStatus::Succeeded),
+            ("b".to_owned(), TaskStatus::Running),
+            ("c".to_owned(), TaskStatus::Pending)
+        ],
+        "`c` is listed from the plan"
+    );
+
+    // Act
+    let after = before
+        .resumed(
+            Scripted::with([
+                Step::Answer("b done", Duration::from_millis(1)),
+                Step::Answer("c done", Duration::from_millis(1)),
+            ]),
+            id,
+        )
+        .await;
+
+    // Assert: `b` and `c` were called; `a` was not called again.
+    let run = after.record(id).await;
+    assert_eq!(
+        run.state.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        run.state.error
+    );
+    assert_eq!(after.calls(), 2, "only `b` and `c` after the restart");
+    let outputs: Vec<Option<String>> = after
+        .tasks(id)
+        .await
+        .into_iter()
+        .map(|task| task.output)
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            Some("a done".to_owned()),
+            Some("b done".to_owned()),
+            Some("c done".to_owned())
+        ]
     );
 }
