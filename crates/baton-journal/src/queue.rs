@@ -679,11 +679,11 @@ mod tests {
         now.await.expect("an answer").expect("written");
         assert_eq!(recorder.open(), 1);
 
-        // Paused time: the clock jumps to the writer's deadline once all is idle.
-        tokio::time::sleep(KEEP_IDLE - Duration::from_millis(1)).await;
+        // Paused time, moved by hand: the writer's idle deadline is `KEEP_IDLE` on.
+        tokio::time::advance(KEEP_IDLE - Duration::from_millis(1)).await;
         let_the_writer_run().await;
         assert_eq!(recorder.open(), 1, "kept until it has been idle that long");
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::time::advance(Duration::from_millis(1)).await;
         let_the_writer_run().await;
 
         assert_eq!(recorder.open(), 0, "given back once idle");
