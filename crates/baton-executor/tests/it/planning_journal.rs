@@ -251,12 +251,7 @@ async fn a_tasks_row_is_first_written_when_it_starts() {
 
     test.journal.release_held();
     test.engine.wait(id).await;
-    let listed: Vec<(String, TaskStatus)> = test
-        .tasks(id)
-        .await
-        .into_iter()
-        .map(|task| (task.task_id.to_string(), task.status))
-        .collect();
+    let listed = test.task_statuses(id).await;
     assert_eq!(
         listed,
         [

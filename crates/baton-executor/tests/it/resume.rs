@@ -139,12 +139,7 @@ async fn a_run_stopped_before_its_later_tasks_started_resumes_them_from_the_plan
     before.journal.set_mode(Mode::Unavailable);
     before.engine.shutdown().await;
     before.journal.set_mode(Mode::Healthy);
-    let stopped: Vec<(String, TaskStatus)> = before
-        .tasks(id)
-        .await
-        .into_iter()
-        .map(|task| (task.task_id.to_string(), task.status))
-        .collect();
+    let stopped = before.task_statuses(id).await;
     assert_eq!(
         stopped,
         [

@@ -44,8 +44,9 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
 /// Every statement Baton runs finds rows by key, and a batch's run updates join the
 /// runs table to the batch's few rows; a generic plan that PostgreSQL cached while
 /// the table was small (as on every new database) hashes the whole table instead,
-/// for every batch, however large it grew (a quarter of PostgreSQL's CPU in `POST /run` under load,
-/// see BENCHMARKS.md). With them off the join is an index lookup per row at any size.
+/// for every batch, however large it grew (a quarter of PostgreSQL's CPU in `POST
+/// /run` under load, see BENCHMARKS.md). With them off the join is an index lookup
+/// per row at any size.
 ///
 /// And one plan per prepared statement, made at its first execution (a generic
 /// plan), instead of PostgreSQL's choice after five executions between that and a

@@ -11,7 +11,7 @@ use baton_core::event::{Event, EventPayload};
 use baton_core::ids::RunId;
 use baton_core::journal::{AttemptRecord, Commit, Journal, RunRecord, TaskRecord};
 use baton_core::request::RunRequest;
-use baton_core::status::CallKind;
+use baton_core::status::{CallKind, TaskStatus};
 use baton_core::usage::Usage;
 use baton_executor::engine::{Engine, EngineConfig, Submission};
 use baton_executor::retry::RetryPolicy;
@@ -329,6 +329,15 @@ impl TestEngine {
 
     pub(crate) async fn tasks(&self, id: RunId) -> Vec<TaskRecord> {
         self.journal.list_tasks(id).await.unwrap()
+    }
+
+    /// Each task's id and status, in plan order.
+    pub(crate) async fn task_statuses(&self, id: RunId) -> Vec<(String, TaskStatus)> {
+        self.tasks(id)
+            .await
+            .into_iter()
+            .map(|task| (task.task_id.to_string(), task.status))
+            .collect()
     }
 
     pub(crate) async fn attempts(&self, id: RunId) -> Vec<AttemptRecord> {
