@@ -149,6 +149,15 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn is_closed(&self) -> bool;
 }
 
+/// Whether writers keep their connection between batches (see [`KEEP_IDLE`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// While writes keep coming.
+    BetweenBatches,
+    /// Never: the reads share the pool's one connection.
+    Never,
+}
+
 /// A write waiting for its writer, with where its outcome goes.
 struct Queued {
     job: Job,
@@ -190,10 +199,15 @@ pub(crate) struct WriteQueue {
 
 impl WriteQueue {
     /// Starts `writers` writer tasks over the backend. They end when every clone of
-    /// the queue is dropped.
-    pub(crate) fn start(backend: impl Backend, writers: usize) -> WriteQueue {
+    /// the queue is dropped. With `keep` off they keep no connection between batches
+    /// (as after [`WriteQueue::release_connections`]): for a pool whose one
+    /// connection the reads share.
+    pub(crate) fn start(backend: impl Backend, writers: usize, keep: Keep) -> WriteQueue {
         let backend = Arc::new(backend);
         let release = CancellationToken::new();
+        if keep == Keep::Never {
+            release.cancel();
+        }
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (sender, receiver) = mpsc::unbounded_channel();
@@ -576,7 +590,7 @@ mod tests {
     /// A queue with one writer over a recorder, and a chain to submit on.
     fn one_writer() -> (Arc<Recorder>, WriteQueue, CommitChain) {
         let recorder = Arc::new(Recorder::default());
-        let queue = WriteQueue::start(recorder.clone(), 1);
+        let queue = WriteQueue::start(recorder.clone(), 1, Keep::BetweenBatches);
         (recorder, queue, CommitChain::for_run(RunId::new()))
     }
 

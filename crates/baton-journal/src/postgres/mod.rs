@@ -32,7 +32,7 @@ use crate::codec::{
 };
 use crate::config::{JournalConfig, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
-use crate::queue::{Backend, EncodedEvent, Job, QueuedRun, WriteQueue, commits_of};
+use crate::queue::{Backend, EncodedEvent, Job, Keep, QueuedRun, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{POSTGRES_MIGRATOR, migrations};
 
@@ -109,12 +109,13 @@ impl PgStore {
             .await
             .map_err(db_error)?;
         let writers = (config.max_connections / 2).max(1);
-        let queue = WriteQueue::start(Writer(pool.clone()), writers as usize);
-        if config.max_connections < 2 {
-            // Reads share the one connection: the writer gives it back after every
-            // batch instead of keeping it (see `crate::queue`).
-            queue.release_connections();
-        }
+        // With one connection in all, the reads share the writer's.
+        let keep = if config.max_connections < 2 {
+            Keep::Never
+        } else {
+            Keep::BetweenBatches
+        };
+        let queue = WriteQueue::start(Writer(pool.clone()), writers as usize, keep);
         Ok(PgStore {
             queue,
             pool,

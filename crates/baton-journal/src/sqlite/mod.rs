@@ -38,7 +38,7 @@ use crate::codec::{
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
-use crate::queue::{Backend, EncodedEvent, Job, QueuedRun, WriteQueue, commits_of};
+use crate::queue::{Backend, EncodedEvent, Job, Keep, QueuedRun, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{SQLITE_MIGRATOR, migrations};
 
@@ -93,10 +93,9 @@ impl SqliteStore {
                 .connect_with(base)
                 .await
                 .map_err(db_error)?;
-            let queue = WriteQueue::start(Writer(pool.clone()), 1);
-            // Reads share the one connection: the writer gives it back after every
-            // batch instead of keeping it (see `crate::queue`).
-            queue.release_connections();
+            // Reads share the one connection: the writer keeps it for no longer
+            // than a batch.
+            let queue = WriteQueue::start(Writer(pool.clone()), 1, Keep::Never);
             return Ok(SqliteStore {
                 queue,
                 writer: pool.clone(),
@@ -129,7 +128,7 @@ impl SqliteStore {
             .connect_with(base.pragma("query_only", "on"))
             .await
             .map_err(db_error)?;
-        let queue = WriteQueue::start(Writer(writer.clone()), 1);
+        let queue = WriteQueue::start(Writer(writer.clone()), 1, Keep::BetweenBatches);
         Ok(SqliteStore {
             writer,
             queue,
