@@ -173,16 +173,7 @@ pub async fn commit_writes_run_tasks_attempts_and_events(journal: &dyn Journal) 
 /// duplicate tasks, attempts or events.
 pub async fn reapplying_a_commit_is_harmless(journal: &dyn Journal) {
     let run = stored_run(journal).await;
-    let commit = Commit {
-        run: Some(running_state(&run)),
-        tasks: vec![task_record(run.id, "a", 0, TaskStatus::Running)],
-        attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(1))],
-        events: vec![
-            event(run.id, 2, task_start("a", 1)),
-            event(run.id, 3, delta("a", "hello")),
-        ],
-        telemetry: vec![telemetry_record("sim", "sim-large", 0.5, at(2))],
-    };
+    let commit = task_a_started(&run);
 
     journal.commit(&commit).await.expect("first commit");
     let after_once = snapshot(journal, run.id).await;
@@ -195,6 +186,42 @@ pub async fn reapplying_a_commit_is_harmless(journal: &dyn Journal) {
     assert_eq!(after_twice.events.len(), 3);
     assert_eq!(after_twice.run.state, after_once.run.state);
     assert_eq!(load_telemetry(journal).await, commit.telemetry);
+}
+
+/// The same commit applied several times at once lands once: whether the
+/// applications share a transaction or race in several, none fails and nothing is
+/// stored twice.
+pub async fn the_same_commit_applied_at_once_lands_once(journal: &dyn Journal) {
+    // Arrange
+    let run = stored_run(journal).await;
+    let commit = task_a_started(&run);
+
+    // Act
+    let outcomes = join_all((0..4).map(|_| journal.commit(&commit))).await;
+
+    // Assert
+    for outcome in outcomes {
+        outcome.expect("every application succeeds");
+    }
+    let stored = snapshot(journal, run.id).await;
+    assert_eq!(stored.tasks, commit.tasks);
+    assert_eq!(stored.attempts, commit.attempts);
+    assert_eq!(stored.events[1..], commit.events[..]);
+}
+
+/// A commit that starts task `a` of a stored run: the run running, the task and its
+/// attempt, two events and a model's telemetry.
+fn task_a_started(run: &NewRun) -> Commit {
+    Commit {
+        run: Some(running_state(run)),
+        tasks: vec![task_record(run.id, "a", 0, TaskStatus::Running)],
+        attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(1))],
+        events: vec![
+            event(run.id, 2, task_start("a", 1)),
+            event(run.id, 3, delta("a", "hello")),
+        ],
+        telemetry: vec![telemetry_record("sim", "sim-large", 0.5, at(2))],
+    }
 }
 
 /// An event, once written, is never replaced: a later commit with the same

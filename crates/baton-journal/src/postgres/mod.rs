@@ -596,7 +596,17 @@ event_insert as (
     select e.run_id, e.seq, e.type, e.ts, e.data
     from unnest($48::uuid[], $49::bigint[], $50::text[], $51::timestamptz[], $52::text[])
         as e (run_id, seq, type, ts, data)
-    on conflict (run_id, seq) do nothing
+    -- A stored event is kept as it is: the check is an index probe per event (`offset
+    -- 0` keeps it one, whatever the statistics when the plan was made), which costs
+    -- PostgreSQL less than `on conflict do nothing` (a speculative insertion per
+    -- row, each with its own WAL record to confirm it). Two transactions inserting
+    -- the same event at once cannot happen (a run's commits go through one writer);
+    -- the later one would fail and be written again alone, and find it stored.
+    where not exists (
+        select from events stored
+        where stored.run_id = e.run_id and stored.seq = e.seq
+        offset 0
+    )
 ),
 named_runs as (
     select unnest($13::uuid[]) as id

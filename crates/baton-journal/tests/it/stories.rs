@@ -67,6 +67,7 @@ journal_stories!(
     idempotency_keys_are_per_tenant,
     commit_writes_run_tasks_attempts_and_events,
     reapplying_a_commit_is_harmless,
+    the_same_commit_applied_at_once_lands_once,
     a_written_event_is_never_replaced,
     failed_commit_writes_nothing,
     rows_of_an_unknown_run_are_refused_whole,
