@@ -82,14 +82,14 @@ fn a_line_is_one_json_object_with_its_context_and_flat_figures() {
 
 #[test]
 fn the_graphs_have_the_shapes_of_the_workloads() {
-    let chain = harness::request(&harness::chain(100)).unwrap();
+    let chain = harness::request(harness::chain(100)).unwrap();
     let tasks = chain.workflow.unwrap().tasks;
     assert_eq!(tasks.len(), 100);
     assert_eq!(tasks[0].id.as_str(), "t000");
     assert!(tasks[0].depends_on.is_empty());
     assert_eq!(tasks[99].depends_on[0].as_str(), "t098");
 
-    let fan = harness::request(&harness::fan_out(1000)).unwrap();
+    let fan = harness::request(harness::fan_out(1000)).unwrap();
     assert_eq!(fan.options.max_concurrency, Some(1000));
     assert_eq!(fan.options.verify, Some(false));
     let tasks = fan.workflow.unwrap().tasks;
@@ -103,7 +103,7 @@ fn the_graphs_have_the_shapes_of_the_workloads() {
     // No success criteria: verification never asks a judge.
     assert!(tasks.iter().all(|t| t.success_criteria.is_empty()));
 
-    let diamond = harness::request(&harness::diamond()).unwrap();
+    let diamond = harness::request(harness::diamond()).unwrap();
     let tasks = diamond.workflow.unwrap().tasks;
     let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["a", "b", "c", "d", "e"]);

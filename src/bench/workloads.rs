@@ -36,9 +36,9 @@ async fn sequential(
     warmup: usize,
     timed: usize,
 ) -> anyhow::Result<Sequential> {
-    let request = harness::request(body)?;
+    let request = harness::request(body.clone())?;
     for _ in 0..warmup {
-        harness.run(&request).await?;
+        harness.run(request.clone()).await?;
     }
     let mut times = Vec::with_capacity(timed);
     let mut failed = 0;
@@ -47,7 +47,7 @@ async fn sequential(
     for _ in 0..timed {
         harness.gauge.reset();
         let cpu_before = cpu_time(None);
-        let (run_id, elapsed) = harness.run(&request).await?;
+        let (run_id, elapsed) = harness.run(request.clone()).await?;
         if let (Some(before), Some(after)) = (cpu_before, cpu_time(None)) {
             cpu += after.saturating_sub(before);
         }
@@ -168,9 +168,9 @@ async fn w2_on(harness: &Harness, sizes: &Sizes) -> anyhow::Result<Map<String, V
         progress(&format!(
             "w2: N = {width} ({warmup} warm-up, {timed} timed)"
         ));
-        let request = harness::request(&harness::fan_out(width))?;
+        let request = harness::request(harness::fan_out(width))?;
         for _ in 0..warmup {
-            harness.run(&request).await?;
+            harness.run(request.clone()).await?;
         }
         let mut makespans = Vec::new();
         let mut all_in_flight = Vec::new();
@@ -183,7 +183,7 @@ async fn w2_on(harness: &Harness, sizes: &Sizes) -> anyhow::Result<Map<String, V
         for _ in 0..timed {
             harness.gauge.reset();
             harness.probe.reset();
-            let (run_id, elapsed) = harness.run(&request).await?;
+            let (run_id, elapsed) = harness.run(request.clone()).await?;
             let times: WorkerTimes = harness.probe.read();
             calls += harness.gauge.calls();
             peaks.push(harness.gauge.peak());
@@ -297,7 +297,7 @@ async fn w3_on(harness: &Harness, sizes: &Sizes) -> anyhow::Result<Map<String, V
     progress(&format!(
         "w3: {runs} concurrent runs ({warmup} warm-up rounds, {timed} timed)"
     ));
-    let request = harness::request(&harness::diamond())?;
+    let request = harness::request(harness::diamond())?;
     for _ in 0..warmup {
         concurrent(harness, &request, runs).await;
     }
@@ -406,16 +406,14 @@ pub(crate) async fn w4(setup: &Setup, sizes: &Sizes) -> anyhow::Result<Map<Strin
 
 async fn w4_on(harness: &Harness, width: usize) -> anyhow::Result<Map<String, Value>> {
     progress("w4: warm-up run, N = 2");
-    harness
-        .run(&harness::request(&harness::fan_out(2))?)
-        .await?;
-    let request = harness::request(&harness::fan_out(width))?;
+    harness.run(harness::request(harness::fan_out(2))?).await?;
+    let request = harness::request(harness::fan_out(width))?;
     progress(&format!("w4: one run, N = {width}"));
     let before = Rss::read(None).unwrap_or_default();
     harness.gauge.reset();
     harness.probe.reset();
     let cpu_before = cpu_time(None);
-    let (run_id, elapsed) = harness.run(&request).await?;
+    let (run_id, elapsed) = harness.run(request).await?;
     let cpu = cpu_time(None)
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
@@ -468,7 +466,7 @@ pub(crate) async fn w4runs(setup: &Setup, sizes: &Sizes) -> anyhow::Result<Map<S
 }
 
 async fn w4runs_on(harness: &Harness, runs: usize) -> anyhow::Result<Map<String, Value>> {
-    let request = harness::request(&harness::one_worker())?;
+    let request = harness::request(harness::one_worker())?;
     progress("w4runs: warm-up, 2 concurrent runs");
     concurrent(harness, &request, 2).await;
     progress(&format!("w4runs: {runs} concurrent one-task runs"));
