@@ -25,7 +25,11 @@ fn event(run_id: RunId, seq: u64, payload: EventPayload) -> Event {
 
 /// A new run without an idempotency key, queued with its `run_created` event.
 fn queued_run() -> QueuedRun {
-    let request = json!({"prompt": "Say hello."});
+    queued_run_of(json!({"prompt": "Say hello."}))
+}
+
+/// [`queued_run`] with the given request.
+fn queued_run_of(request: serde_json::Value) -> QueuedRun {
     let run = NewRun {
         id: RunId::new(),
         tenant: None,
@@ -39,19 +43,26 @@ fn queued_run() -> QueuedRun {
     QueuedRun::new(&run, &[created]).expect("a run that encodes")
 }
 
-#[tokio::test]
-async fn every_variant_of_the_commit_statement_writes_its_whole_batch() {
-    // The PostgreSQL half of the tests runs when this names a server (CI sets it).
+/// A fresh, migrated database on the server `BATON_TEST_DATABASE_URL` names, or
+/// `None` when it names none (the PostgreSQL half of the tests runs when it does; CI
+/// sets it).
+async fn migrated_store() -> Option<(TestDb, PgStore)> {
     #[expect(clippy::disallowed_methods, reason = "a test reads its own setting")]
     let admin_url = std::env::var("BATON_TEST_DATABASE_URL");
-    let Some(admin_url) = admin_url.ok().filter(|url| !url.trim().is_empty()) else {
-        return;
-    };
+    let admin_url = admin_url.ok().filter(|url| !url.trim().is_empty())?;
     let db = TestDb::postgres(&admin_url).await.expect("a test database");
     let store = PgStore::connect(&JournalConfig::for_tests(db.url()))
         .await
         .expect("a connection");
     store.migrate().await.expect("the migrations");
+    Some((db, store))
+}
+
+#[tokio::test]
+async fn every_variant_of_the_commit_statement_writes_its_whole_batch() {
+    let Some((db, store)) = migrated_store().await else {
+        return;
+    };
     let mut conn = store.pool.acquire().await.expect("a pooled connection");
 
     for (with_telemetry, with_new_run) in
@@ -123,6 +134,52 @@ async fn every_variant_of_the_commit_statement_writes_its_whole_batch() {
         assert_eq!(saved, with_telemetry, "{variant}");
     }
 
+    drop(conn);
+    store.close().await;
+    db.cleanup().await.expect("remove the test database");
+}
+
+#[tokio::test]
+async fn large_values_are_stored_compressed_with_lz4() {
+    let Some((db, store)) = migrated_store().await else {
+        return;
+    };
+    let mut conn = store.pool.acquire().await.expect("a pooled connection");
+    // A server built without lz4 keeps pglz (the migration says so); this one is
+    // expected to have it, as Debian's and the official images' are.
+    sqlx::query("set default_toast_compression = 'lz4'")
+        .execute(&mut *conn)
+        .await
+        .expect("a server with lz4");
+    sqlx::query("reset default_toast_compression")
+        .execute(&mut *conn)
+        .await
+        .expect("reset");
+    // A workflow of 1,000 tasks: its request is about 100 kB, stored in the run and
+    // in its `run_created` event.
+    let tasks: Vec<serde_json::Value> = (0..1_000)
+        .map(|i| json!({"id": format!("w{i:04}"), "instructions": format!("Do step {i}.")}))
+        .collect();
+    let run = queued_run_of(json!({"workflow": {"tasks": tasks}}));
+
+    create_run(&mut conn, &run)
+        .await
+        .expect("the run is stored")
+        .expect("its id is free");
+
+    let compression: (Option<String>, Option<String>) = sqlx::query_as(
+        "select pg_column_compression(runs.request), pg_column_compression(events.data) \
+         from runs join events on events.run_id = runs.id and events.seq = 1 \
+         where runs.id = $1",
+    )
+    .bind(run.id.as_uuid())
+    .fetch_one(&mut *conn)
+    .await
+    .expect("the stored run");
+    assert_eq!(
+        compression,
+        (Some("lz4".to_owned()), Some("lz4".to_owned()))
+    );
     drop(conn);
     store.close().await;
     db.cleanup().await.expect("remove the test database");

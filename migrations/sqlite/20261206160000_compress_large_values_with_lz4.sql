@@ -1,0 +1,3 @@
+-- PostgreSQL only: there, large values are compressed with lz4 instead of pglz. SQLite
+-- does not compress what it stores, so this migration changes nothing here; it exists
+-- because both backends keep the same migration versions (migrations/README.md).
