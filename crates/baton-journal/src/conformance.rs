@@ -515,14 +515,21 @@ pub async fn a_run_reads_back_with_its_rows_at_once(journal: &dyn Journal) {
         .expect("create_run");
     let mut plan = in_flight_attempt(run.id, None, 1, at(1));
     plan.kind = CallKind::Plan;
+    // Stored against their order: the later task and attempt first, and the plan
+    // order unlike the ids' (`b` comes first).
     journal
         .commit(&Commit {
             run: Some(running_state(&run)),
-            tasks: vec![
-                task_record(run.id, "b", 1, TaskStatus::Pending),
-                task_record(run.id, "a", 0, TaskStatus::Running),
-            ],
-            attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(2)), plan],
+            tasks: vec![task_record(run.id, "a", 1, TaskStatus::Running)],
+            attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(3))],
+            ..Commit::default()
+        })
+        .await
+        .expect("commit");
+    journal
+        .commit(&Commit {
+            tasks: vec![task_record(run.id, "b", 0, TaskStatus::Running)],
+            attempts: vec![in_flight_attempt(run.id, Some("b"), 1, at(2)), plan],
             ..Commit::default()
         })
         .await
@@ -544,8 +551,14 @@ pub async fn a_run_reads_back_with_its_rows_at_once(journal: &dyn Journal) {
         attempts: list_attempts(journal, run.id).await,
     };
     assert_eq!(stored, one_by_one);
-    assert_eq!(stored.tasks.len(), 2);
-    assert_eq!(stored.attempts.len(), 2);
+    let tasks: Vec<&str> = stored.tasks.iter().map(|t| t.task_id.as_str()).collect();
+    assert_eq!(tasks, ["b", "a"], "tasks in plan order");
+    let began: Vec<OffsetDateTime> = stored.attempts.iter().map(|a| a.started_at).collect();
+    assert_eq!(
+        began,
+        [at(1), at(2), at(3)],
+        "attempts in the order they began"
+    );
     let other_tenant = journal
         .get_run_with_rows(run.id, Some("globex"))
         .await

@@ -35,6 +35,7 @@ use crate::error::{corrupt, db_error, migrate_error};
 use crate::queue::{Backend, EncodedEvent, Job, Keep, QueuedRun, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{POSTGRES_MIGRATOR, migrations};
+use rows::Columns;
 
 /// A pooled connection idle this long is pinged before use, so one that the server
 /// or a proxy closed meanwhile is replaced instead of failing a write.
@@ -228,13 +229,32 @@ impl PgStore {
         id: RunId,
         tenant: Option<&str>,
     ) -> Result<Option<StoredRun>, JournalError> {
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        let Some(run) = read_run(&mut *conn, id, tenant).await? else {
+        let found = sqlx::query(RUN_WITH_ROWS_SQL)
+            .bind(id.as_uuid())
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut run = None;
+        let mut rows = Vec::new();
+        let mut attempts = Vec::new();
+        for row in &found {
+            match get_part(row)? {
+                0 => run = Some(rows::run_at(&Columns::from(row, 1))?),
+                1 => rows.push(rows::task_at(&Columns::from(row, 1 + RUN_COLUMNS))?),
+                _ => attempts.push(rows::attempt_at(&Columns::from(
+                    row,
+                    1 + RUN_COLUMNS + TASK_COLUMNS,
+                ))?),
+            }
+        }
+        // The rows of a run the tenant may not see are dropped with it.
+        let Some(run) = run else {
             return Ok(None);
         };
-        let rows = read_tasks(&mut *conn, id).await?;
+        rows.sort_by(|a, b| (a.position, &a.task_id).cmp(&(b.position, &b.task_id)));
+        attempts.sort_by_key(|attempt| (attempt.started_at, attempt.id));
         let tasks = with_planned_tasks(id, run.state.plan.as_ref(), rows);
-        let attempts = read_attempts(&mut *conn, id, None).await?;
         Ok(Some(StoredRun {
             run,
             tasks,
@@ -423,6 +443,77 @@ async fn read_attempts<'e>(
         .await
         .map_err(db_error)?;
     found.iter().map(rows::attempt).collect()
+}
+
+/// Typed nulls in the place of a run's columns (`run_columns!`).
+macro_rules! run_nulls {
+    () => {
+        "null::uuid, null::text, null::text, null::text, null::text, null::text, null::text, \
+         null::text, null::jsonb, null::bigint, null::bigint, null::bigint, null::float8, \
+         null::timestamptz, null::timestamptz, null::timestamptz, null::timestamptz"
+    };
+}
+
+/// Typed nulls in the place of a task's columns (`task_columns!`).
+macro_rules! task_nulls {
+    () => {
+        "null::uuid, null::text, null::bigint, null::text, null::text, null::text, null::text, \
+         null::text, null::text, null::bigint, null::bigint, null::bigint, null::bigint, \
+         null::float8, null::timestamptz, null::timestamptz"
+    };
+}
+
+/// Typed nulls in the place of an attempt's columns (`attempt_columns!`).
+macro_rules! attempt_nulls {
+    () => {
+        "null::uuid, null::uuid, null::text, null::text, null::bigint, null::text, null::text, \
+         null::text, null::float8, null::bigint, null::bigint, null::bigint, null::bigint, \
+         null::boolean, null::float8, null::bigint, null::text, null::timestamptz, \
+         null::timestamptz"
+    };
+}
+
+/// The columns of a run, a task and an attempt (`run_columns!`, `task_columns!`,
+/// `attempt_columns!`).
+const RUN_COLUMNS: usize = 17;
+const TASK_COLUMNS: usize = 16;
+
+/// A run, its tasks and its attempts in one statement, so one round trip (three
+/// statements took three, each a share of `POST /run`'s time: BENCHMARKS.md). Each
+/// row is one record: its part (0 the run, 1 a task, 2 an attempt), then the run's
+/// columns, the task's and the attempt's, those of the other records null. The run's
+/// row is there only if the tenant ($2, when not null) may see it; the caller drops
+/// the other rows without it, and orders them (tasks in plan order, attempts in the
+/// order they began).
+const RUN_WITH_ROWS_SQL: &str = concat!(
+    "select 0 as part, ",
+    run_columns!(),
+    ", ",
+    task_nulls!(),
+    ", ",
+    attempt_nulls!(),
+    " from runs where id = $1 and ($2::text is null or tenant = $2)
+union all
+select 1, ",
+    run_nulls!(),
+    ", ",
+    task_columns!(),
+    ", ",
+    attempt_nulls!(),
+    " from tasks where run_id = $1
+union all
+select 2, ",
+    run_nulls!(),
+    ", ",
+    task_nulls!(),
+    ", ",
+    attempt_columns!(),
+    " from attempts where run_id = $1"
+);
+
+/// The part of a row of [`RUN_WITH_ROWS_SQL`].
+fn get_part(row: &sqlx::postgres::PgRow) -> Result<i32, JournalError> {
+    row.try_get(0).map_err(|error| corrupt("part", error))
 }
 
 /// Tasks by status: the stored rows, and the tasks of unfinished runs' plans that

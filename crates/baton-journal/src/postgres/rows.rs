@@ -17,32 +17,40 @@ use uuid::Uuid;
 use crate::codec::{from_db_u32, from_db_u64, from_json, parse_status, tenant_from_db};
 use crate::error::corrupt;
 
-/// A run from the columns `run_columns!` names.
+/// A run from the columns `run_columns!` names, in that order.
 pub(super) fn run(row: &PgRow) -> Result<RunRecord, JournalError> {
-    let id = RunId::from_uuid(get::<Uuid>(row, "id")?);
-    let request = from_json(get(row, "request")?, "run request")?;
-    let plan = get::<Option<&str>>(row, "plan")?
+    run_at(&Columns::from(row, 0))
+}
+
+/// A run from `run_columns!`'s columns, the first at `columns`' first index.
+pub(super) fn run_at(columns: &Columns<'_>) -> Result<RunRecord, JournalError> {
+    let id = RunId::from_uuid(columns.get::<Uuid>(0, "id")?);
+    let request = from_json(columns.get(2, "request")?, "run request")?;
+    let plan = columns
+        .get::<Option<&str>>(6, "plan")?
         .map(|plan| from_json(plan, "run plan"))
         .transpose()?;
-    let error = get::<Option<Json<RunError>>>(row, "error")?.map(|Json(error)| error);
-    let status = get::<String>(row, "status")?;
+    let error = columns
+        .get::<Option<Json<RunError>>>(8, "error")?
+        .map(|Json(error)| error);
+    let status = columns.get::<String>(5, "status")?;
     Ok(RunRecord {
         id,
-        tenant: tenant_from_db(get(row, "tenant")?),
+        tenant: tenant_from_db(columns.get(1, "tenant")?),
         request,
-        idempotency_key: get(row, "idempotency_key")?,
-        request_hash: get(row, "request_hash")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
+        idempotency_key: columns.get(3, "idempotency_key")?,
+        request_hash: columns.get(4, "request_hash")?,
+        created_at: columns.get(13, "created_at")?,
+        updated_at: columns.get(14, "updated_at")?,
         state: RunState {
             id,
             status: parse_status(&status, "run status")?,
             plan,
-            output: get(row, "output")?,
+            output: columns.get(7, "output")?,
             error,
-            usage: usage(row)?,
-            started_at: get(row, "started_at")?,
-            finished_at: get(row, "finished_at")?,
+            usage: usage(columns, 9)?,
+            started_at: columns.get(15, "started_at")?,
+            finished_at: columns.get(16, "finished_at")?,
         },
     })
 }
@@ -58,68 +66,80 @@ pub(super) fn telemetry(row: &PgRow) -> Result<TelemetryRecord, JournalError> {
     })
 }
 
-/// A task from the columns `task_columns!` names.
+/// A task from the columns `task_columns!` names, in that order.
 pub(super) fn task(row: &PgRow) -> Result<TaskRecord, JournalError> {
-    let task_id = get::<String>(row, "task_id")?;
-    let spec: TaskSpec = from_json(get(row, "spec")?, "task spec")?;
-    let status = get::<String>(row, "status")?;
+    task_at(&Columns::from(row, 0))
+}
+
+/// A task from `task_columns!`'s columns, the first at `columns`' first index.
+pub(super) fn task_at(columns: &Columns<'_>) -> Result<TaskRecord, JournalError> {
+    let task_id = columns.get::<String>(1, "task_id")?;
+    let spec: TaskSpec = from_json(columns.get(3, "spec")?, "task spec")?;
+    let status = columns.get::<String>(4, "status")?;
     Ok(TaskRecord {
-        run_id: RunId::from_uuid(get(row, "run_id")?),
+        run_id: RunId::from_uuid(columns.get(0, "run_id")?),
         task_id: TaskId::parse(&task_id).map_err(|error| corrupt("task id", error))?,
-        position: from_db_u32(get(row, "position")?, "task position")?,
+        position: from_db_u32(columns.get(2, "position")?, "task position")?,
         spec,
         status: parse_status(&status, "task status")?,
-        output: get(row, "output")?,
-        error: get(row, "error")?,
-        provider: get(row, "provider")?,
-        model: get(row, "model")?,
-        attempts: from_db_u32(get(row, "attempts")?, "task attempts")?,
-        usage: usage(row)?,
-        started_at: get(row, "started_at")?,
-        finished_at: get(row, "finished_at")?,
+        output: columns.get(5, "output")?,
+        error: columns.get(6, "error")?,
+        provider: columns.get(7, "provider")?,
+        model: columns.get(8, "model")?,
+        attempts: from_db_u32(columns.get(9, "attempts")?, "task attempts")?,
+        usage: usage(columns, 10)?,
+        started_at: columns.get(14, "started_at")?,
+        finished_at: columns.get(15, "finished_at")?,
     })
 }
 
-/// An attempt from the columns `attempt_columns!` names.
+/// An attempt from the columns `attempt_columns!` names, in that order.
 pub(super) fn attempt(row: &PgRow) -> Result<AttemptRecord, JournalError> {
-    let task_id = match get::<Option<String>>(row, "task_id")? {
+    attempt_at(&Columns::from(row, 0))
+}
+
+/// An attempt from `attempt_columns!`'s columns, the first at `columns`' first index.
+pub(super) fn attempt_at(columns: &Columns<'_>) -> Result<AttemptRecord, JournalError> {
+    let task_id = match columns.get::<Option<String>>(2, "task_id")? {
         Some(task_id) => {
             Some(TaskId::parse(&task_id).map_err(|error| corrupt("attempt task id", error))?)
         }
         None => None,
     };
-    let kind = get::<String>(row, "kind")?;
-    let status = get::<String>(row, "status")?;
-    let usage = match get::<Option<i64>>(row, "tokens_in")? {
+    let kind = columns.get::<String>(3, "kind")?;
+    let status = columns.get::<String>(7, "status")?;
+    let usage = match columns.get::<Option<i64>>(9, "tokens_in")? {
         Some(tokens_in) => Some(Usage {
             input_tokens: from_db_u64(tokens_in, "attempt tokens_in")?,
-            output_tokens: count_or_zero(row, "tokens_out")?,
-            cached_input_tokens: count_or_zero(row, "tokens_cached")?,
-            reasoning_tokens: count_or_zero(row, "tokens_reasoning")?,
-            estimated: get::<Option<bool>>(row, "usage_estimated")?.unwrap_or(false),
+            output_tokens: count_or_zero(columns, 10, "tokens_out")?,
+            cached_input_tokens: count_or_zero(columns, 11, "tokens_cached")?,
+            reasoning_tokens: count_or_zero(columns, 12, "tokens_reasoning")?,
+            estimated: columns
+                .get::<Option<bool>>(13, "usage_estimated")?
+                .unwrap_or(false),
         }),
         None => None,
     };
-    let latency_ms = match get::<Option<i64>>(row, "latency_ms")? {
+    let latency_ms = match columns.get::<Option<i64>>(15, "latency_ms")? {
         Some(latency_ms) => Some(from_db_u64(latency_ms, "attempt latency_ms")?),
         None => None,
     };
     Ok(AttemptRecord {
-        id: AttemptId::from_uuid(get(row, "id")?),
-        run_id: RunId::from_uuid(get(row, "run_id")?),
+        id: AttemptId::from_uuid(columns.get(0, "id")?),
+        run_id: RunId::from_uuid(columns.get(1, "run_id")?),
         task_id,
         kind: parse_status(&kind, "attempt kind")?,
-        number: from_db_u32(get(row, "number")?, "attempt number")?,
-        provider: get(row, "provider")?,
-        model: get(row, "model")?,
+        number: from_db_u32(columns.get(4, "number")?, "attempt number")?,
+        provider: columns.get(5, "provider")?,
+        model: columns.get(6, "model")?,
         status: parse_status(&status, "attempt status")?,
-        reserved_cost_usd: get(row, "reserved_cost_usd")?,
+        reserved_cost_usd: columns.get(8, "reserved_cost_usd")?,
         usage,
-        cost_usd: get(row, "cost_usd")?,
+        cost_usd: columns.get(14, "cost_usd")?,
         latency_ms,
-        error: get(row, "error")?,
-        started_at: get::<OffsetDateTime>(row, "started_at")?,
-        finished_at: get(row, "finished_at")?,
+        error: columns.get(16, "error")?,
+        started_at: columns.get::<OffsetDateTime>(17, "started_at")?,
+        finished_at: columns.get(18, "finished_at")?,
     })
 }
 
@@ -128,21 +148,48 @@ pub(super) fn event(row: &PgRow) -> Result<Event, JournalError> {
     from_json(get(row, "data")?, "event")
 }
 
-/// The usage columns shared by runs and tasks.
-fn usage(row: &PgRow) -> Result<RunUsage, JournalError> {
+/// The usage columns shared by runs and tasks (`llm_calls`, `tokens_in`, `tokens_out`,
+/// `cost_usd`), the first at `first`.
+fn usage(columns: &Columns<'_>, first: usize) -> Result<RunUsage, JournalError> {
     Ok(RunUsage {
-        llm_calls: from_db_u64(get(row, "llm_calls")?, "llm_calls")?,
-        tokens_in: from_db_u64(get(row, "tokens_in")?, "tokens_in")?,
-        tokens_out: from_db_u64(get(row, "tokens_out")?, "tokens_out")?,
-        cost_usd: get(row, "cost_usd")?,
+        llm_calls: from_db_u64(columns.get(first, "llm_calls")?, "llm_calls")?,
+        tokens_in: from_db_u64(columns.get(first + 1, "tokens_in")?, "tokens_in")?,
+        tokens_out: from_db_u64(columns.get(first + 2, "tokens_out")?, "tokens_out")?,
+        cost_usd: columns.get(first + 3, "cost_usd")?,
     })
 }
 
 /// A nullable count, zero when null.
-fn count_or_zero(row: &PgRow, column: &str) -> Result<u64, JournalError> {
-    match get::<Option<i64>>(row, column)? {
+fn count_or_zero(columns: &Columns<'_>, at: usize, column: &str) -> Result<u64, JournalError> {
+    match columns.get::<Option<i64>>(at, column)? {
         Some(count) => from_db_u64(count, column),
         None => Ok(0),
+    }
+}
+
+/// A record's columns in a row, by their place in the record's column list (as
+/// `run_columns!`, `task_columns!` and `attempt_columns!` name them): the row may hold
+/// other columns before them (`get_run_with_rows` reads a run, its tasks and its
+/// attempts in one statement, each record's columns side by side).
+pub(super) struct Columns<'r> {
+    row: &'r PgRow,
+    first: usize,
+}
+
+impl<'r> Columns<'r> {
+    /// The columns of the record whose first column is the row's `first`.
+    pub(super) fn from(row: &'r PgRow, first: usize) -> Self {
+        Columns { row, first }
+    }
+
+    /// The record's column `at` (from 0), or `Corrupt` naming it.
+    fn get<T>(&self, at: usize, column: &str) -> Result<T, JournalError>
+    where
+        T: Decode<'r, Postgres> + Type<Postgres>,
+    {
+        self.row
+            .try_get(self.first + at)
+            .map_err(|error| corrupt(column, error))
     }
 }
 
