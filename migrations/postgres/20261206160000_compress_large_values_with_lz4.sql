@@ -8,16 +8,19 @@
 --
 -- Expand-only: rows already stored keep pglz, and every binary reads both. Where the
 -- server was built without lz4 (or is older than PostgreSQL 14), nothing changes.
+-- The statements run through `execute`, so that a server that cannot parse them
+-- (older than 14) fails them at run time, inside the handler, not when the block is
+-- compiled.
 do $$
 begin
-    alter table events alter column data set compression lz4;
-    alter table runs
+    execute 'alter table events alter column data set compression lz4';
+    execute 'alter table runs
         alter column request set compression lz4,
         alter column plan set compression lz4,
-        alter column output set compression lz4;
-    alter table tasks
+        alter column output set compression lz4';
+    execute 'alter table tasks
         alter column spec set compression lz4,
-        alter column output set compression lz4;
+        alter column output set compression lz4';
 exception
     when feature_not_supported or syntax_error then
         raise notice 'lz4 is not available: large values stay compressed with pglz';
