@@ -6,8 +6,6 @@
 //! of several statements.
 
 mod rows;
-#[cfg(test)]
-mod tests;
 
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -242,10 +240,11 @@ impl PgStore {
             match get_part(row)? {
                 0 => run = Some(rows::run_at(&Columns::from(row, 1))?),
                 1 => rows.push(rows::task_at(&Columns::from(row, 1 + RUN_COLUMNS))?),
-                _ => attempts.push(rows::attempt_at(&Columns::from(
+                2 => attempts.push(rows::attempt_at(&Columns::from(
                     row,
                     1 + RUN_COLUMNS + TASK_COLUMNS,
                 ))?),
+                other => return Err(corrupt("part", format!("{other} is not 0, 1 or 2"))),
             }
         }
         // The rows of a run the tenant may not see are dropped with it.
@@ -1395,3 +1394,7 @@ impl<'a> AttemptColumns<'a> {
         columns
     }
 }
+
+// Last, so that the statement's macros above are in scope there.
+#[cfg(test)]
+mod tests;

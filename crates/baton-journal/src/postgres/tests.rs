@@ -9,7 +9,8 @@ use baton_core::status::RunStatus;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{CommitColumns, PgStore, create_run};
+use super::{CommitColumns, PgStore, RUN_COLUMNS, TASK_COLUMNS, create_run};
+use crate::codec::{attempt_columns, run_columns, task_columns};
 use crate::config::JournalConfig;
 use crate::queue::QueuedRun;
 use crate::test_db::TestDb;
@@ -183,4 +184,14 @@ async fn large_values_are_stored_compressed_with_lz4() {
     drop(conn);
     store.close().await;
     db.cleanup().await.expect("remove the test database");
+}
+
+#[test]
+fn the_run_with_rows_statement_places_each_record_where_its_decoder_reads_it() {
+    let columns = |list: &str| list.split(',').count();
+    assert_eq!(columns(run_columns!()), RUN_COLUMNS);
+    assert_eq!(columns(run_nulls!()), RUN_COLUMNS);
+    assert_eq!(columns(task_columns!()), TASK_COLUMNS);
+    assert_eq!(columns(task_nulls!()), TASK_COLUMNS);
+    assert_eq!(columns(attempt_nulls!()), columns(attempt_columns!()));
 }
