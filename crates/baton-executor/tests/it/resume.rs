@@ -41,13 +41,7 @@ async fn an_output_committed_before_a_shutdown_is_verified_again_not_called_agai
     let after = before.resumed(Scripted::with([]), id).await;
 
     // Assert: one task call in all; the judge was asked again; the output stands.
-    let run = after.record(id).await;
-    assert_eq!(
-        run.state.status,
-        RunStatus::Succeeded,
-        "{:?}",
-        run.state.error
-    );
+    let run = after.succeeded(id).await;
     assert_eq!(run.state.output.as_deref(), Some("a river is moving water"));
     let attempts = after.attempts(id).await;
     let task_calls = task_attempts(&attempts);
@@ -95,13 +89,7 @@ async fn a_task_stopped_by_a_shutdown_runs_again_on_resume() {
 
     let after = before.resumed(Scripted::with([]), id).await;
 
-    let run = after.record(id).await;
-    assert_eq!(
-        run.state.status,
-        RunStatus::Succeeded,
-        "{:?}",
-        run.state.error
-    );
+    let run = after.succeeded(id).await;
     assert_eq!(run.state.output.as_deref(), Some("ok"));
     let statuses: Vec<_> = task_attempts(&after.attempts(id).await)
         .iter()
@@ -162,13 +150,7 @@ async fn a_run_stopped_before_its_later_tasks_started_resumes_them_from_the_plan
         .await;
 
     // Assert: `b` and `c` were called; `a` was not called again.
-    let run = after.record(id).await;
-    assert_eq!(
-        run.state.status,
-        RunStatus::Succeeded,
-        "{:?}",
-        run.state.error
-    );
+    after.succeeded(id).await;
     assert_eq!(after.calls(), 2, "only `b` and `c` after the restart");
     let outputs: Vec<Option<String>> = after
         .tasks(id)

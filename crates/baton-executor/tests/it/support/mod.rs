@@ -11,7 +11,7 @@ use baton_core::event::{Event, EventPayload};
 use baton_core::ids::RunId;
 use baton_core::journal::{AttemptRecord, Commit, Journal, RunRecord, TaskRecord};
 use baton_core::request::RunRequest;
-use baton_core::status::{CallKind, TaskStatus};
+use baton_core::status::{CallKind, RunStatus, TaskStatus};
 use baton_core::usage::Usage;
 use baton_executor::engine::{Engine, EngineConfig, Submission};
 use baton_executor::retry::RetryPolicy;
@@ -317,6 +317,18 @@ impl TestEngine {
         let id = self.submit(request).await;
         self.engine.wait(id).await;
         id
+    }
+
+    /// The run's record, which must have succeeded (its error is the message if not).
+    pub(crate) async fn succeeded(&self, id: RunId) -> RunRecord {
+        let run = self.record(id).await;
+        assert_eq!(
+            run.state.status,
+            RunStatus::Succeeded,
+            "{:?}",
+            run.state.error
+        );
+        run
     }
 
     pub(crate) async fn record(&self, id: RunId) -> RunRecord {
