@@ -587,6 +587,11 @@ mod tests {
         outcome
     }
 
+    /// Waits for a submitted write's answer, which must be that it was written.
+    async fn landed(outcome: oneshot::Receiver<Result<(), JournalError>>) {
+        outcome.await.expect("an answer").expect("written");
+    }
+
     /// A queue with one writer over a recorder, and a chain to submit on.
     fn one_writer() -> (Arc<Recorder>, WriteQueue, CommitChain) {
         let recorder = Arc::new(Recorder::default());
@@ -609,10 +614,8 @@ mod tests {
         let later = submit(&queue, &chain, 1, Urgency::Later);
         let_the_writer_run().await;
         assert!(recorder.writes().is_empty(), "the later commit is held");
-        let now = submit(&queue, &chain, 2, Urgency::Now);
-
-        now.await.expect("an answer").expect("written");
-        later.await.expect("an answer").expect("written");
+        landed(submit(&queue, &chain, 2, Urgency::Now)).await;
+        landed(later).await;
         assert_eq!(recorder.writes(), vec![2], "one transaction for both");
         assert!(
             began.elapsed() < LATER_WINDOW,
@@ -625,8 +628,7 @@ mod tests {
         let (recorder, queue, chain) = one_writer();
         let began = Instant::now();
 
-        let later = submit(&queue, &chain, 1, Urgency::Later);
-        later.await.expect("an answer").expect("written");
+        landed(submit(&queue, &chain, 1, Urgency::Later)).await;
 
         assert_eq!(recorder.writes(), vec![1]);
         assert!(began.elapsed() >= LATER_WINDOW, "{:?}", began.elapsed());
@@ -637,8 +639,7 @@ mod tests {
         let (recorder, queue, chain) = one_writer();
         let began = Instant::now();
 
-        let now = submit(&queue, &chain, 1, Urgency::Now);
-        now.await.expect("an answer").expect("written");
+        landed(submit(&queue, &chain, 1, Urgency::Now)).await;
 
         assert_eq!(recorder.writes(), vec![1]);
         assert_eq!(began.elapsed(), Duration::ZERO);
@@ -649,8 +650,7 @@ mod tests {
         let (recorder, queue, chain) = one_writer();
 
         for seq in 1..=3 {
-            let now = submit(&queue, &chain, seq, Urgency::Now);
-            now.await.expect("an answer").expect("written");
+            landed(submit(&queue, &chain, seq, Urgency::Now)).await;
         }
 
         assert_eq!(recorder.writes(), vec![1, 1, 1]);
@@ -675,8 +675,7 @@ mod tests {
 
         recorder.fail.store(false, Ordering::SeqCst);
         let other = CommitChain::for_run(RunId::new());
-        let now = submit(&queue, &other, 1, Urgency::Now);
-        now.await.expect("an answer").expect("written");
+        landed(submit(&queue, &other, 1, Urgency::Now)).await;
 
         assert_eq!(
             recorder.connects(),
@@ -689,8 +688,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_writer_gives_its_connection_back() {
         let (recorder, queue, chain) = one_writer();
-        let now = submit(&queue, &chain, 1, Urgency::Now);
-        now.await.expect("an answer").expect("written");
+        landed(submit(&queue, &chain, 1, Urgency::Now)).await;
         assert_eq!(recorder.open(), 1);
 
         // Paused time, moved by hand: the writer's idle deadline is `KEEP_IDLE` on.
@@ -701,24 +699,21 @@ mod tests {
         let_the_writer_run().await;
 
         assert_eq!(recorder.open(), 0, "given back once idle");
-        let again = submit(&queue, &chain, 2, Urgency::Now);
-        again.await.expect("an answer").expect("written");
+        landed(submit(&queue, &chain, 2, Urgency::Now)).await;
         assert_eq!(recorder.connects(), 2);
     }
 
     #[tokio::test(start_paused = true)]
     async fn released_writers_give_their_connections_back_and_keep_none() {
         let (recorder, queue, chain) = one_writer();
-        let now = submit(&queue, &chain, 1, Urgency::Now);
-        now.await.expect("an answer").expect("written");
+        landed(submit(&queue, &chain, 1, Urgency::Now)).await;
         assert_eq!(recorder.open(), 1);
 
         queue.release_connections();
         let_the_writer_run().await;
         assert_eq!(recorder.open(), 0, "given back at once");
 
-        let after = submit(&queue, &chain, 2, Urgency::Now);
-        after.await.expect("an answer").expect("written");
+        landed(submit(&queue, &chain, 2, Urgency::Now)).await;
         assert_eq!(recorder.open(), 0, "a released writer keeps none");
         assert_eq!(recorder.writes(), vec![1, 1]);
     }
