@@ -31,12 +31,12 @@ struct Sequential {
 /// Runs `warmup` untimed runs, then `timed` timed ones, one after another.
 async fn sequential(
     harness: &Harness,
-    body: &Value,
+    body: Value,
     tasks: usize,
     warmup: usize,
     timed: usize,
 ) -> anyhow::Result<Sequential> {
-    let request = harness::request(body.clone())?;
+    let request = harness::request(body)?;
     for _ in 0..warmup {
         harness.run(request.clone()).await?;
     }
@@ -83,7 +83,7 @@ async fn w1_on(harness: &Harness, sizes: &Sizes) -> anyhow::Result<Map<String, V
     progress(&format!(
         "w1: single-task runs ({warmup} warm-up, {timed} timed)"
     ));
-    let single = sequential(harness, &harness::chain(1), 1, warmup, timed).await?;
+    let single = sequential(harness, harness::chain(1), 1, warmup, timed).await?;
     let mut figures = Map::new();
     let mut supplement = Vec::new();
     for (index, &length) in sizes.w1_chains.iter().enumerate() {
@@ -95,7 +95,7 @@ async fn w1_on(harness: &Harness, sizes: &Sizes) -> anyhow::Result<Map<String, V
         progress(&format!(
             "w1: chains of {length} ({warmup} warm-up, {timed} timed)"
         ));
-        let chain = sequential(harness, &harness::chain(length), length, warmup, timed).await?;
+        let chain = sequential(harness, harness::chain(length), length, warmup, timed).await?;
         let tasks = (length * chain.times_ms.len()) as f64;
         let per_task_median = chain.times_ms.median() * 1e3 / length as f64;
         let per_task_min = chain.times_ms.min() * 1e3 / length as f64;
