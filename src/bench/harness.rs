@@ -183,6 +183,7 @@ pub(crate) async fn submit_and_wait(
             tenant: None,
             idempotency_key: None,
             stream_by_default: false,
+            keep_committed: false,
         })
         .await?;
     let run_id = started.run_id();

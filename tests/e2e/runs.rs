@@ -40,6 +40,57 @@ async fn a_multi_part_prompt_is_planned_run_and_assembled(backend: Backend) {
 }
 both_backends!(a_multi_part_prompt_is_planned_run_and_assembled);
 
+/// `POST /run` answers with the run as the engine kept it from its own commits, not
+/// read back: whatever a run went through (retried and repaired calls, fallbacks,
+/// failed tasks, a budget that stops it before its tasks start), the answer is what
+/// the journal holds (`Baton::run` compares it with `GET /runs/{id}`).
+async fn post_run_answers_exactly_what_the_journal_holds(backend: Backend) {
+    let db = Database::new(backend).await;
+    let mut env = sim_env();
+    env.push((
+        "BATON_PROVIDERS__SIM__ERROR_RATE".to_owned(),
+        "0.3".to_owned(),
+    ));
+    env.push((
+        "BATON_PROVIDERS__SIM__MALFORMED_RATE".to_owned(),
+        "0.2".to_owned(),
+    ));
+    let baton = Baton::start(&db, env).await;
+    let planned = json!({"prompt": "Research the history of the bicycle. Then write a short blog post about it."});
+    let mut over_budget = diamond();
+    over_budget["options"]["budget_usd"] = json!(0.000_000_1);
+
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        runs.push(baton.run(&diamond()).await);
+        runs.push(baton.run(&planned).await);
+    }
+    runs.push(baton.run(&over_budget).await);
+
+    let statuses: Vec<&str> = runs
+        .iter()
+        .map(|run| run["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.last(),
+        Some(&"failed"),
+        "the budget stops the last run"
+    );
+    let retried = runs
+        .iter()
+        .flat_map(|run| run["tasks"].as_array().unwrap())
+        .any(|task| task["attempts"].as_array().unwrap().len() > 1);
+    assert!(retried, "some task needed more than one call: {statuses:?}");
+    let stopped: Vec<&str> = runs.last().unwrap()["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| task["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(stopped, ["failed", "skipped", "skipped", "skipped"]);
+}
+both_backends!(post_run_answers_exactly_what_the_journal_holds);
+
 async fn a_workflow_skips_planning_and_runs_its_graph(backend: Backend) {
     let db = Database::new(backend).await;
     let baton = Baton::start(&db, sim_env()).await;

@@ -20,6 +20,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod committed;
+
+pub use committed::CommittedRun;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -68,11 +72,15 @@ pub struct RunState {
     pub started_at: Option<OffsetDateTime>,
     /// When it ended.
     pub finished_at: Option<OffsetDateTime>,
+    /// When this state was made: the run's `updated_at` once it is stored. The engine
+    /// sets it with each change, so the stored row says when the run changed, and
+    /// the engine knows what it says without reading it back.
+    pub updated_at: OffsetDateTime,
 }
 
 impl RunState {
-    /// A run's state as created: its status, and nothing done yet.
-    pub fn new(id: RunId, status: RunStatus) -> Self {
+    /// A run's state as created at `at`: its status, and nothing done yet.
+    pub fn new(id: RunId, status: RunStatus, at: OffsetDateTime) -> Self {
         RunState {
             id,
             status,
@@ -82,8 +90,17 @@ impl RunState {
             usage: RunUsage::default(),
             started_at: None,
             finished_at: None,
+            updated_at: at,
         }
     }
+}
+
+/// A time as the journal stores and gives it back: in UTC, to the microsecond (both
+/// backends keep microseconds; finer digits are dropped).
+pub fn stored_time(ts: OffsetDateTime) -> OffsetDateTime {
+    let utc = ts.to_offset(time::UtcOffset::UTC);
+    let micros = utc.nanosecond() / 1_000 * 1_000;
+    utc.replace_nanosecond(micros).unwrap_or(utc)
 }
 
 /// A stored run.
@@ -101,9 +118,7 @@ pub struct RunRecord {
     pub request_hash: Option<String>,
     /// When it was created.
     pub created_at: OffsetDateTime,
-    /// When it last changed.
-    pub updated_at: OffsetDateTime,
-    /// Its current state.
+    /// Its current state (`state.updated_at`: when it last changed).
     pub state: RunState,
 }
 
@@ -117,8 +132,7 @@ impl RunRecord {
             idempotency_key: run.idempotency_key.clone(),
             request_hash: run.request_hash.clone(),
             created_at: run.created_at,
-            updated_at: run.created_at,
-            state: RunState::new(run.id, run.status),
+            state: RunState::new(run.id, run.status, run.created_at),
         }
     }
 }

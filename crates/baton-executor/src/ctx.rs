@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use baton_core::event::{Event, EventPayload};
 use baton_core::ids::RunId;
 use baton_core::journal::{
-    AttemptRecord, Commit, CommitChain, JournalError, RunState, TaskRecord, TelemetryRecord,
-    Urgency,
+    AttemptRecord, Commit, CommitChain, CommittedRun, JournalError, RunState, StoredRun,
+    TaskRecord, TelemetryRecord, Urgency,
 };
 use baton_core::request::RunOptions;
 use baton_core::status::AttemptStatus;
@@ -34,6 +34,31 @@ pub(crate) struct RunCtx {
     budget: Mutex<Budget>,
     /// One semaphore per provider, sized by `max_concurrency_per_provider`.
     provider_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The run as its commits leave it, when it was submitted with
+    /// `keep_committed`; taken when the run's task ends.
+    kept: Option<Arc<Mutex<Option<Kept>>>>,
+}
+
+/// A run kept as its commits leave it ([`CommittedRun`]), with what it takes to know
+/// it is what the journal holds.
+#[derive(Debug)]
+struct Kept {
+    run: CommittedRun,
+    /// Commits submitted whose outcome has not come back yet.
+    unsettled: u64,
+    /// Whether a commit failed: the run as kept is then not what is stored.
+    failed: bool,
+}
+
+impl Kept {
+    /// Applies a commit's outcome, in the order the journal wrote the run's commits.
+    fn settle(&mut self, result: &Result<(), JournalError>, commit: Commit) {
+        self.unsettled -= 1;
+        match result {
+            Ok(()) => self.run.apply(commit),
+            Err(_) => self.failed = true,
+        }
+    }
 }
 
 /// The run's event numbering and state, behind one lock under which each write is
@@ -138,7 +163,33 @@ impl RunCtx {
                 reserved: 0.0,
             }),
             provider_slots: Mutex::new(HashMap::new()),
+            kept: None,
         }
+    }
+
+    /// Keeps the run as its commits leave it, from `run` (the run as created) on;
+    /// [`RunCtx::take_committed`] gives it back.
+    pub(crate) fn keeping(mut self, run: Option<CommittedRun>) -> Self {
+        self.kept = run.map(|run| {
+            Arc::new(Mutex::new(Some(Kept {
+                run,
+                unsettled: 0,
+                failed: false,
+            })))
+        });
+        self
+    }
+
+    /// The run as its commits left it, once its task is done: `None` unless it was
+    /// kept, every commit submitted came back, and none failed.
+    pub(crate) fn take_committed(&self) -> Option<StoredRun> {
+        let kept = self
+            .kept
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        (kept.unsettled == 0 && !kept.failed).then(|| kept.run.into_stored())
     }
 
     /// Numbers the events and submits everything as one commit; the journal
@@ -198,17 +249,14 @@ impl RunCtx {
         let run_id = self.run_id;
         {
             let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let events = Event::numbered(
-                self.run_id,
-                writer.next_seq,
-                OffsetDateTime::now_utc(),
-                write.events,
-            );
+            let now = OffsetDateTime::now_utc();
+            let events = Event::numbered(self.run_id, writer.next_seq, now, write.events);
             writer.next_seq += events.len() as u64;
             // The state is changed at once, before the commit lands: the next write
             // builds on it, and should this one fail, so do all later ones.
             let run = write.update_run.map(|update| {
                 update(&mut writer.state);
+                writer.state.updated_at = now;
                 // A plan set by this write goes in with it (the stored one is kept
                 // when the state's plan is `None`), and is not kept here.
                 let plan = writer.state.plan.take();
@@ -226,6 +274,12 @@ impl RunCtx {
             };
             let engine = self.engine.clone();
             let later = urgency == Urgency::Later;
+            // Counted before the journal has it: its outcome may come back at once.
+            let kept = self.kept.clone().inspect(|kept| {
+                if let Some(kept) = kept.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                    kept.unsettled += 1;
+                }
+            });
             self.engine.journal.submit(
                 &writer.chain,
                 commit,
@@ -237,6 +291,12 @@ impl RunCtx {
                             tracing::warn!(run.id = %run_id, error = %err, "a journal commit failed");
                         }
                         Err(_) => {}
+                    }
+                    if let Some(kept) = kept
+                        && let Some(kept) =
+                            kept.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
+                    {
+                        kept.settle(&result, commit);
                     }
                     // The writer may have gone away (see above).
                     let _ = done.send(result);

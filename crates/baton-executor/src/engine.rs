@@ -10,7 +10,8 @@ use baton_core::event::{Event, EventPayload};
 use baton_core::graph::{TaskGraph, Workflow};
 use baton_core::ids::RunId;
 use baton_core::journal::{
-    Commit, CommitChain, Journal, JournalError, NewRun, RunRecord, RunState, Urgency,
+    Commit, CommitChain, CommittedRun, Journal, JournalError, NewRun, RunRecord, RunState,
+    StoredRun, Urgency,
 };
 use baton_core::request::{RequestError, RequestLimits, RunOptions, RunRequest};
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
@@ -72,6 +73,11 @@ pub struct Submission {
     /// Whether model tokens are streamed as `task_delta` events when the request's
     /// `options.stream` is left out (true for `POST /stream/run`).
     pub stream_by_default: bool,
+    /// Whether the engine keeps the run as its commits leave it, for [`Engine::wait`]
+    /// to give back once it ends, so that whoever answers with the finished run (`POST
+    /// /run`) need not read it back from the journal. It costs a copy of every task
+    /// and attempt row until the run ends.
+    pub keep_committed: bool,
 }
 
 /// What `submit` did.
@@ -182,8 +188,16 @@ struct LiveRun {
     cancel: CancellationToken,
     /// Why the run was stopped, set before `cancel` fires.
     stop: Arc<Mutex<Option<StopReason>>>,
-    /// Becomes true when the run's task has ended.
-    done: watch::Receiver<bool>,
+    /// Set when the run's task has ended.
+    done: watch::Receiver<Option<Ended>>,
+}
+
+/// How a run's task ended, for [`Engine::wait`].
+#[derive(Clone, Debug)]
+struct Ended {
+    /// The run as its commits left it, when it was submitted with `keep_committed`
+    /// and every one of them landed.
+    committed: Option<Arc<StoredRun>>,
 }
 
 impl Engine {
@@ -276,7 +290,10 @@ impl Engine {
             status: RunStatus::Queued,
             created_at: now,
         };
-        let state = RunState::new(run_id, RunStatus::Queued);
+        let state = RunState::new(run_id, RunStatus::Queued, now);
+        let kept = submission
+            .keep_committed
+            .then(|| CommittedRun::new(&new_run));
         let start = RunStart {
             graph: valid.workflow,
             graph_is_workflow: true,
@@ -301,7 +318,7 @@ impl Engine {
                 }
                 Err(err) => return Err(err.into()),
             }
-            self.start(state, 2, valid.options, valid.prompt, start, chain);
+            self.start(state, 2, valid.options, valid.prompt, start, chain, kept);
             return Ok(Started::New(run_id));
         }
         // Nothing can refuse a run without a key, so it starts at once: its creation
@@ -316,7 +333,7 @@ impl Engine {
             Urgency::Later,
             Box::new(move |result, _| drop(done.send(result))),
         );
-        let cancel = self.start(state, 2, valid.options, valid.prompt, start, chain);
+        let cancel = self.start(state, 2, valid.options, valid.prompt, start, chain, kept);
         match stored.await.unwrap_or_else(|_| Err(dropped())) {
             Ok(()) => Ok(Started::New(run_id)),
             Err(err) => {
@@ -333,16 +350,19 @@ impl Engine {
         self.inner.hub.subscribe(run_id)
     }
 
-    /// Returns when the run has ended (at once if it is not running in this process).
-    pub async fn wait(&self, run_id: RunId) {
-        let done = {
+    /// Returns when the run's task has ended (at once if it is not running in this
+    /// process): it ended, paused for answers, or stopped for shutdown. Gives the run
+    /// as its commits left it (what the journal holds for it now) when it was
+    /// submitted with [`Submission::keep_committed`] and every commit landed;
+    /// otherwise `None`, and the journal has the run.
+    pub async fn wait(&self, run_id: RunId) -> Option<Arc<StoredRun>> {
+        let mut done = {
             let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
-            live.get(&run_id).map(|run| run.done.clone())
+            live.get(&run_id).map(|run| run.done.clone())?
         };
-        if let Some(mut done) = done {
-            // An error means the sender is gone, i.e. the run's task ended.
-            let _ = done.wait_for(|finished| *finished).await;
-        }
+        // An error means the sender is gone without a value (the task panicked).
+        let ended = done.wait_for(Option::is_some).await.ok()?.clone()?;
+        ended.committed
     }
 
     /// Cancels a run: idempotent; a run that already ended is left as it is. Returns
@@ -416,6 +436,7 @@ impl Engine {
                         prompt,
                         start,
                         CommitChain::for_run(run.id),
+                        None,
                     );
                     resumed += 1;
                 }
@@ -448,8 +469,12 @@ impl Engine {
         self.inner.tracker.wait().await;
     }
 
-    /// Spawns a run's task, which writes on `chain`; returns the token that cancels
-    /// it.
+    /// Spawns a run's task, which writes on `chain` (and applies what lands to
+    /// `kept`, the run as created, if given); returns the token that cancels it.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one private call site per way a run starts"
+    )]
     fn start(
         &self,
         state: RunState,
@@ -458,11 +483,12 @@ impl Engine {
         prompt: Option<String>,
         start: RunStart,
         chain: CommitChain,
+        kept: Option<CommittedRun>,
     ) -> CancellationToken {
         let run_id = state.id;
         let cancel = CancellationToken::new();
         let stop = Arc::new(Mutex::new(None));
-        let (done_sender, done) = watch::channel(false);
+        let (done_sender, done) = watch::channel(None);
         self.inner.hub.open(run_id);
         {
             let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
@@ -476,15 +502,18 @@ impl Engine {
             );
         }
         let timeout = options.timeout_s.map(Duration::from_secs_f64);
-        let ctx = Arc::new(RunCtx::new(
-            self.inner.clone(),
-            state,
-            next_seq,
-            options,
-            prompt,
-            cancel.clone(),
-            chain,
-        ));
+        let ctx = Arc::new(
+            RunCtx::new(
+                self.inner.clone(),
+                state,
+                next_seq,
+                options,
+                prompt,
+                cancel.clone(),
+                chain,
+            )
+            .keeping(kept),
+        );
         let inner = self.inner.clone();
         let handle = cancel.clone();
         self.inner.tracker.spawn(async move {
@@ -494,7 +523,7 @@ impl Engine {
                     None => std::future::pending().await,
                 }
             };
-            let run = execute(ctx, start, stop.clone());
+            let run = execute(ctx.clone(), start, stop.clone());
             tokio::pin!(run);
             let result = tokio::select! {
                 result = &mut run => result,
@@ -507,9 +536,11 @@ impl Engine {
             if let Err(err) = result {
                 tracing::error!(run.id = %run_id, error = %err, "the run stopped: the journal failed; a stored run is resumed at the next start");
             }
+            let committed = ctx.take_committed().map(Arc::new);
+            drop(ctx);
             inner.hub.close(run_id);
             inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);
-            let _ = done_sender.send(true);
+            done_sender.send_replace(Some(Ended { committed }));
         });
         handle
     }
@@ -584,15 +615,17 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let tasks = self.inner.journal.list_tasks(run.id).await?;
         let next_seq = self.last_seq(run.id).await? + 1;
+        let now = OffsetDateTime::now_utc();
         let mut state = run.state.clone();
         state.status = status;
         state.error = Some(error.clone());
-        state.finished_at = Some(OffsetDateTime::now_utc());
-        let elapsed = (OffsetDateTime::now_utc() - run.created_at).unsigned_abs();
+        state.finished_at = Some(now);
+        state.updated_at = now;
+        let elapsed = (now - run.created_at).unsigned_abs();
         let events = Event::numbered(
             run.id,
             next_seq,
-            OffsetDateTime::now_utc(),
+            now,
             [
                 EventPayload::Final {
                     status,

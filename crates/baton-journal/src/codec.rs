@@ -8,14 +8,14 @@ use std::str::FromStr;
 
 use baton_core::event::Event;
 use baton_core::journal::{
-    AttemptRecord, Commit, JournalError, RunState, TaskRecord, TelemetryRecord,
+    AttemptRecord, Commit, JournalError, RunState, TaskRecord, TelemetryRecord, stored_time,
 };
 use baton_core::status::UnknownStatus;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::format_description::FormatItem;
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::error::corrupt;
 
@@ -80,9 +80,7 @@ pub(crate) fn from_db_u32(value: i64, what: &str) -> Result<u32, JournalError> {
 /// A time as both backends store it: in UTC, cut to whole microseconds (the
 /// precision of PostgreSQL's `timestamptz`), so both read back the same value.
 pub(crate) fn db_time(ts: OffsetDateTime) -> OffsetDateTime {
-    let utc = ts.to_offset(UtcOffset::UTC);
-    let micros = utc.nanosecond() / 1_000 * 1_000;
-    utc.replace_nanosecond(micros).unwrap_or(utc)
+    stored_time(ts)
 }
 
 /// A time as SQLite text.

@@ -286,7 +286,7 @@ impl RunTimings {
         RunTimings {
             created_at: run.created_at,
             started_at: run.state.started_at,
-            updated_at: run.updated_at,
+            updated_at: run.state.updated_at,
             finished_at: run.state.finished_at,
             duration_ms,
         }

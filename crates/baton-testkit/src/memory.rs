@@ -227,7 +227,6 @@ impl MemoryJournal {
                 plan,
                 ..state.clone()
             };
-            run.updated_at = time::OffsetDateTime::now_utc();
         }
         for task in &commit.tasks {
             let tasks = tables.tasks.entry(task.run_id).or_default();

@@ -287,12 +287,20 @@ impl Baton {
         response.json().await.expect("json")
     }
 
-    /// `POST /run` and the finished run.
+    /// `POST /run` and the finished run, checked against `GET /runs/{id}`: the server
+    /// answers `POST /run` with the run as its engine kept it from its own commits,
+    /// which must be exactly what the journal holds.
     pub(crate) async fn run(&self, body: &Value) -> Value {
         let response = self.post_json("/run", body).await;
         let status = response.status();
         let json: Value = response.json().await.expect("json");
         assert_eq!(status, 200, "POST /run: {json}");
+        let run_id = json["id"].as_str().expect("the run's id");
+        let stored = self.get_json(&format!("/runs/{run_id}")).await;
+        assert_eq!(
+            json, stored,
+            "POST /run answered what GET /runs/{{id}} reads"
+        );
         json
     }
 

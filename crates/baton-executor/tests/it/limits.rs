@@ -233,6 +233,7 @@ fn keyless_submission() -> Submission {
         tenant: None,
         idempotency_key: None,
         stream_by_default: false,
+        keep_committed: false,
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod committed;
 mod limits;
 mod planning;
 mod planning_journal;

@@ -592,11 +592,12 @@ run_update as (
         cost_usd = r.cost_usd,
         started_at = r.started_at,
         finished_at = r.finished_at,
-        updated_at = $12
+        updated_at = r.updated_at
     from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-        $7::bigint[], $8::bigint[], $9::float8[], $10::timestamptz[], $11::timestamptz[])
+        $7::bigint[], $8::bigint[], $9::float8[], $10::timestamptz[], $11::timestamptz[],
+        $12::timestamptz[])
         as r (id, status, plan, output, error, llm_calls, tokens_in, tokens_out, cost_usd,
-            started_at, finished_at)
+            started_at, finished_at, updated_at)
     where runs.id = r.id
 ),
 task_upsert as (
@@ -771,7 +772,7 @@ run_insert as (
     insert into runs (id, tenant, request, status, plan, output, error, llm_calls,
         tokens_in, tokens_out, cost_usd, created_at, updated_at, started_at, finished_at)
     select r.id, r.tenant, r.request, r.status, r.plan, r.output, r.error::jsonb,
-        r.llm_calls, r.tokens_in, r.tokens_out, r.cost_usd, r.created_at, $12,
+        r.llm_calls, r.tokens_in, r.tokens_out, r.cost_usd, r.created_at, r.updated_at,
         r.started_at, r.finished_at
     from unnest({}) as r ({})
 ),
@@ -783,7 +784,7 @@ run_insert as (
 
 /// The columns of [`run_insert`]'s `unnest`, in the order `CommitColumns::execute`
 /// binds them: each one's name and array type.
-const NEW_RUN_COLUMNS: [(&str, &str); 14] = [
+const NEW_RUN_COLUMNS: [(&str, &str); 15] = [
     // A run's state, as `RunColumns::bind` binds it.
     ("id", "uuid[]"),
     ("status", "text[]"),
@@ -796,6 +797,7 @@ const NEW_RUN_COLUMNS: [(&str, &str); 14] = [
     ("cost_usd", "float8[]"),
     ("started_at", "timestamptz[]"),
     ("finished_at", "timestamptz[]"),
+    ("updated_at", "timestamptz[]"),
     // What only a new run has.
     ("tenant", "text[]"),
     ("request", "text[]"),
@@ -969,7 +971,6 @@ impl<'a> CommitColumns<'a> {
         // The run updates.
         let query = runs
             .bind(sqlx::query(commit_sql(with_telemetry, with_new_runs)))
-            .bind(db_time(OffsetDateTime::now_utc()))
             // The tasks.
             .bind(&tasks.run_ids)
             .bind(&tasks.task_ids)
@@ -1092,6 +1093,7 @@ struct RunColumns<'a> {
     cost_usd: Vec<f64>,
     started_at: Vec<Option<OffsetDateTime>>,
     finished_at: Vec<Option<OffsetDateTime>>,
+    updated_at: Vec<OffsetDateTime>,
 }
 
 impl<'a> RunColumns<'a> {
@@ -1116,11 +1118,13 @@ impl<'a> RunColumns<'a> {
             cost_usd: Vec::with_capacity(capacity),
             started_at: Vec::with_capacity(capacity),
             finished_at: Vec::with_capacity(capacity),
+            updated_at: Vec::with_capacity(capacity),
         }
     }
 
     /// Binds the columns, in the order the statement's run updates and new runs
-    /// read them: id, status, plan, output, error, the usage, the start and end.
+    /// read them: id, status, plan, output, error, the usage, the start and end,
+    /// the time of the change.
     fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
         query
             .bind(&self.ids)
@@ -1134,6 +1138,7 @@ impl<'a> RunColumns<'a> {
             .bind(&self.cost_usd)
             .bind(&self.started_at)
             .bind(&self.finished_at)
+            .bind(&self.updated_at)
     }
 
     /// Adds a run's state, with the plan it sets (if any).
@@ -1160,6 +1165,7 @@ impl<'a> RunColumns<'a> {
         self.cost_usd.push(state.usage.cost_usd);
         self.started_at.push(state.started_at.map(db_time));
         self.finished_at.push(state.finished_at.map(db_time));
+        self.updated_at.push(db_time(state.updated_at));
         Ok(())
     }
 
@@ -1176,6 +1182,7 @@ impl<'a> RunColumns<'a> {
         self.cost_usd.push(0.0);
         self.started_at.push(None);
         self.finished_at.push(None);
+        self.updated_at.push(db_time(run.created_at));
     }
 }
 

@@ -41,7 +41,6 @@ pub(super) fn run_at(columns: &Columns<'_>) -> Result<RunRecord, JournalError> {
         idempotency_key: columns.get(3, "idempotency_key")?,
         request_hash: columns.get(4, "request_hash")?,
         created_at: columns.get(13, "created_at")?,
-        updated_at: columns.get(14, "updated_at")?,
         state: RunState {
             id,
             status: parse_status(&status, "run status")?,
@@ -51,6 +50,7 @@ pub(super) fn run_at(columns: &Columns<'_>) -> Result<RunRecord, JournalError> {
             usage: usage(columns, 9)?,
             started_at: columns.get(15, "started_at")?,
             finished_at: columns.get(16, "finished_at")?,
+            updated_at: columns.get(14, "updated_at")?,
         },
     })
 }

@@ -86,7 +86,7 @@ async fn every_variant_of_the_commit_statement_writes_its_whole_batch() {
         let commit = Commit {
             run: Some(RunState {
                 started_at: Some(OffsetDateTime::now_utc()),
-                ..RunState::new(run.id, RunStatus::Running)
+                ..RunState::new(run.id, RunStatus::Running, OffsetDateTime::now_utc())
             }),
             events: vec![event(
                 run.id,

@@ -30,7 +30,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
-use time::OffsetDateTime;
 
 use crate::codec::{
     Merged, attempt_columns, event_json, from_json, run_columns, sqlite_time, task_columns,
@@ -790,7 +789,6 @@ struct Rows<'a> {
     attempts: Vec<AttemptValues<'a>>,
     events: Vec<EventValues>,
     telemetry: Vec<TelemetryValues<'a>>,
-    updated_at: String,
 }
 
 impl<'a> Rows<'a> {
@@ -821,7 +819,6 @@ impl<'a> Rows<'a> {
                 .iter()
                 .map(|record| TelemetryValues::new(record))
                 .collect::<Result<_, _>>()?,
-            updated_at: sqlite_time(OffsetDateTime::now_utc())?,
         })
     }
 
@@ -840,7 +837,7 @@ impl<'a> Rows<'a> {
         conn: &mut SqliteConnection,
     ) -> Result<(), JournalError> {
         for chunk in self.runs.chunks(ROWS_PER_STATEMENT) {
-            RunValues::update(script, chunk, &self.updated_at);
+            RunValues::update(script, chunk);
             script.pushed(conn, chunk.len()).await?;
         }
         let planned: Vec<&RunValues<'_>> =
@@ -941,6 +938,7 @@ struct RunValues<'a> {
     error: Option<String>,
     started_at: Option<String>,
     finished_at: Option<String>,
+    updated_at: String,
 }
 
 impl<'a> RunValues<'a> {
@@ -956,6 +954,7 @@ impl<'a> RunValues<'a> {
                 .transpose()?,
             started_at: state.started_at.map(sqlite_time).transpose()?,
             finished_at: state.finished_at.map(sqlite_time).transpose()?,
+            updated_at: sqlite_time(state.updated_at)?,
         })
     }
 
@@ -964,13 +963,12 @@ impl<'a> RunValues<'a> {
     /// changes: SQLite rewrites the entries of every index on a column an `update`
     /// sets, even to the value it has, and two indexes of `runs` are on the status, so
     /// setting it with every usage update cost two more pages in every commit's WAL.
-    fn update<'q>(script: &mut Script<'q>, rows: &'q [Self], updated_at: &'q str) {
+    fn update<'q>(script: &mut Script<'q>, rows: &'q [Self]) {
         let builder = script.statement(
             "update runs set output = v.column2, error = v.column3, llm_calls = v.column4, \
              tokens_in = v.column5, tokens_out = v.column6, cost_usd = v.column7, \
-             started_at = v.column8, finished_at = v.column9, updated_at = ",
+             started_at = v.column8, finished_at = v.column9, updated_at = v.column10 from (",
         );
-        builder.push_bind(updated_at).push(" from (");
         builder.push_values(rows, |mut values, row| {
             let state = row.state;
             values
@@ -982,7 +980,8 @@ impl<'a> RunValues<'a> {
                 .push_bind(to_db_int(state.usage.tokens_out))
                 .push_bind(state.usage.cost_usd)
                 .push_bind(row.started_at.as_deref())
-                .push_bind(row.finished_at.as_deref());
+                .push_bind(row.finished_at.as_deref())
+                .push_bind(row.updated_at.as_str());
         });
         builder.push(") as v where runs.id = v.column1");
         let builder = script.statement("update runs set status = v.column2 from (");

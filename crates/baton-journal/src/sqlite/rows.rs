@@ -28,7 +28,6 @@ pub(super) fn run(row: &SqliteRow) -> Result<RunRecord, JournalError> {
         idempotency_key: get(row, "idempotency_key")?,
         request_hash: get(row, "request_hash")?,
         created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
         state: RunState {
             id,
             status: parse_status(&status, "run status")?,
@@ -38,6 +37,7 @@ pub(super) fn run(row: &SqliteRow) -> Result<RunRecord, JournalError> {
             usage: usage(row)?,
             started_at: optional_time(row, "started_at")?,
             finished_at: optional_time(row, "finished_at")?,
+            updated_at: time(row, "updated_at")?,
         },
     })
 }

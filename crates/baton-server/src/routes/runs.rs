@@ -1,6 +1,8 @@
 //! Runs: start one (and wait, stream, or return at once), list them, read one with its
 //! tasks and attempts, cancel one.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -71,7 +73,7 @@ pub(crate) async fn execute_run(
     headers: HeaderMap,
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<Response, ApiError> {
-    let started = submit(&state, &caller, &headers, request, false).await?;
+    let started = submit(&state, &caller, &headers, request, Endpoint::Run).await?;
     let body = wait_until_settled(&state, started.run_id(), caller.tenant()).await?;
     Ok(with_replay_header(
         (StatusCode::OK, Json(body)).into_response(),
@@ -107,7 +109,7 @@ pub(crate) async fn stream_run(
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers)?.unwrap_or(0);
-    let started = submit(&state, &caller, &headers, request, true).await?;
+    let started = submit(&state, &caller, &headers, request, Endpoint::Stream).await?;
     let response = event_stream_response(
         state,
         started.run_id(),
@@ -139,7 +141,7 @@ pub(crate) async fn create_run(
     headers: HeaderMap,
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<Response, ApiError> {
-    let started = submit(&state, &caller, &headers, request, false).await?;
+    let started = submit(&state, &caller, &headers, request, Endpoint::Background).await?;
     let body = load_run_response(&state, started.run_id(), caller.tenant()).await?;
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/runs/{}", started.run_id())) {
@@ -311,13 +313,25 @@ pub(crate) async fn cancel_run(
     Ok((StatusCode::ACCEPTED, Json(response)))
 }
 
+/// The endpoint a run is submitted through, which decides how the engine runs it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `POST /run`: answered with the finished run, which the engine keeps as its
+    /// commits leave it so it need not be read back.
+    Run,
+    /// `POST /stream/run`: model tokens are streamed unless the request says not to.
+    Stream,
+    /// `POST /runs`: answered at once.
+    Background,
+}
+
 /// Hands a request to the engine, which validates it, stores the run and starts it.
 async fn submit(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
     request: RunRequest,
-    stream_by_default: bool,
+    endpoint: Endpoint,
 ) -> Result<Started, ApiError> {
     let idempotency_key = idempotency_key(headers)?;
     let started = state
@@ -326,15 +340,17 @@ async fn submit(
             request,
             tenant: caller.tenant().map(str::to_owned),
             idempotency_key,
-            stream_by_default,
+            stream_by_default: endpoint == Endpoint::Stream,
+            keep_committed: endpoint == Endpoint::Run,
         })
         .await?;
     Ok(started)
 }
 
 /// Waits until a run ends or pauses for answers, and gives its response. The
-/// engine's `wait` covers runs of this process; the journal is polled for runs
-/// another process holds.
+/// engine's `wait` covers runs of this process, and gives a run it kept as its
+/// commits left it (what the journal holds) without a read; the journal is read
+/// otherwise, and polled for runs another process holds.
 async fn wait_until_settled(
     state: &AppState,
     run_id: RunId,
@@ -347,16 +363,21 @@ async fn wait_until_settled(
         )
     };
     let shutdown = state.shutdown_token();
-    tokio::select! {
-        () = state.engine().wait(run_id) => {}
+    let committed = tokio::select! {
+        committed = state.engine().wait(run_id) => committed,
         () = shutdown.cancelled() => return Err(shutting_down()),
+    };
+    if let Some(committed) = committed
+        && settled(committed.run.state.status)
+        && tenant.is_none_or(|tenant| committed.run.tenant.as_deref() == Some(tenant))
+    {
+        return Ok(RunResponse::from_stored(Arc::unwrap_or_clone(committed)));
     }
     let period = state.config().journal_poll_interval;
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         let stored = load_stored_run(state, run_id, tenant).await?;
-        let status = stored.run.state.status;
-        if status.is_terminal() || status == RunStatus::AwaitingInput {
+        if settled(stored.run.state.status) {
             return Ok(RunResponse::from_stored(stored));
         }
         tokio::select! {
@@ -364,6 +385,11 @@ async fn wait_until_settled(
             () = shutdown.cancelled() => return Err(shutting_down()),
         }
     }
+}
+
+/// Whether `POST /run` answers a run in this status: it ended, or waits for answers.
+fn settled(status: RunStatus) -> bool {
+    status.is_terminal() || status == RunStatus::AwaitingInput
 }
 
 /// A run by id, or 404 `run_not_found`.

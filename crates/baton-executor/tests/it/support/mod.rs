@@ -302,12 +302,23 @@ impl TestEngine {
 
     /// Submits a request (JSON) and returns its id.
     pub(crate) async fn submit(&self, request: Value) -> RunId {
+        self.submit_with(request, false).await
+    }
+
+    /// Submits a request (JSON) whose run the engine keeps as its commits leave it
+    /// (`Submission::keep_committed`), and returns its id.
+    pub(crate) async fn submit_kept(&self, request: Value) -> RunId {
+        self.submit_with(request, true).await
+    }
+
+    async fn submit_with(&self, request: Value, keep_committed: bool) -> RunId {
         let request: RunRequest = serde_json::from_value(request).unwrap();
         let submission = Submission {
             request,
             tenant: None,
             idempotency_key: None,
             stream_by_default: false,
+            keep_committed,
         };
         self.engine.submit(submission).await.unwrap().run_id()
     }

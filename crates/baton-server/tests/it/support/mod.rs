@@ -285,6 +285,7 @@ impl TestApp {
             output: output.map(str::to_owned),
             started_at: run.state.started_at.or(Some(now)),
             finished_at: status.is_terminal().then_some(now),
+            updated_at: now,
             ..run.state
         };
         self.journal
@@ -397,6 +398,7 @@ impl TestApp {
                     usage: run_usage,
                     started_at: Some(started),
                     finished_at: Some(finished),
+                    updated_at: finished,
                 }),
                 tasks: vec![task(&research, 0, 2), task(&write, 1, 1)],
                 attempts: vec![
