@@ -39,11 +39,17 @@ pub enum SetupError {
     Migrate(#[source] MigrateError),
 }
 
+/// The primary key of `events`, `(run_id, seq)`.
+const EVENTS_KEY: &str = "events_pkey";
+
 /// A failed query. Data that cannot be decoded is `Corrupt`, and so is a write the
 /// database refuses as invalid (a broken constraint, such as an event of a run that
 /// does not exist, or a value it cannot hold, such as a NUL character in PostgreSQL
 /// text): retrying those cannot help, as they are bugs. Anything else is the
-/// database being `Unavailable`, which a retry may cure.
+/// database being `Unavailable`, which a retry may cure; so is a taken key of
+/// `events` (`events_pkey`): two transactions wrote the same events at once (each
+/// checks that they are not stored, before either had committed), and written again,
+/// the later one finds them stored.
 pub(crate) fn db_error(error: sqlx::Error) -> JournalError {
     let invalid_write = match &error {
         sqlx::Error::ColumnDecode { .. }
@@ -61,7 +67,8 @@ pub(crate) fn db_error(error: sqlx::Error) -> JournalError {
                     | ErrorKind::NotNullViolation
                     | ErrorKind::CheckViolation
             );
-            data_exception || violation
+            let raced = database.constraint() == Some(EVENTS_KEY);
+            data_exception || (violation && !raced)
         }
         _ => false,
     };
