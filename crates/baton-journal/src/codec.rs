@@ -149,6 +149,87 @@ pub(crate) fn event_json(event: &Event) -> Result<String, JournalError> {
     to_json(event, "event")
 }
 
+/// A batch's events as rows of `events`: each row a stretch of one run's log, events
+/// with consecutive numbers. A run's commits go through one writer in order (its
+/// `CommitChain`), so its events in a batch are one stretch and take one row. A
+/// row's `seq`, `type` and `ts` are those of its last event, and its `data` is the
+/// event's JSON object when it holds one, a JSON array of them in `seq` order
+/// otherwise ([`events_of_row`] reads either). PostgreSQL's cost is per row, not per
+/// byte (BENCHMARKS.md), and a 5-task run's 26 events take about 8 rows.
+pub(crate) struct EventRow<'a> {
+    /// The row's last event.
+    pub(crate) last: &'a Event,
+    /// The `seq` of its first event (stored as `first_seq`): a row holds exactly the
+    /// events from it to `seq`, so two rows overlap only where they hold the same
+    /// event, which the inserts check for.
+    pub(crate) first_seq: u64,
+    /// The JSON text of the row's `data`.
+    pub(crate) data: String,
+}
+
+/// Groups a batch's events (each checked by [`event_json`]) into rows: an event joins
+/// the row of its run that ends just before it, or starts one.
+pub(crate) fn event_rows<'a>(events: &[&'a Event]) -> Result<Vec<EventRow<'a>>, JournalError> {
+    let mut rows: Vec<EventRow<'a>> = Vec::new();
+    for &event in events {
+        let json = event_json(event)?;
+        let before = rows.iter_mut().rev().find(|row| {
+            row.last.run_id == event.run_id && row.last.seq.checked_add(1) == Some(event.seq)
+        });
+        match before {
+            Some(row) => {
+                if row.first_seq == row.last.seq {
+                    row.data.insert(0, '[');
+                } else {
+                    row.data.pop();
+                }
+                row.data.push(',');
+                row.data.push_str(&json);
+                row.data.push(']');
+                row.last = event;
+            }
+            None => rows.push(EventRow {
+                last: event,
+                first_seq: event.seq,
+                data: json,
+            }),
+        }
+    }
+    Ok(rows)
+}
+
+/// The events a stored row of `events` holds (see [`EventRow`]): one, or several
+/// in `seq` order.
+pub(crate) fn events_of_row(data: &str) -> Result<Vec<Event>, JournalError> {
+    if data.starts_with('[') {
+        from_json(data, "events")
+    } else {
+        Ok(vec![from_json(data, "event")?])
+    }
+}
+
+/// The events after `after`, at most `limit`, from rows read in `seq` order (each
+/// row holds one event or more, so `limit` rows hold at least `limit` events).
+pub(crate) fn events_after_in<'a>(
+    rows: impl IntoIterator<Item = &'a str>,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<Event>, JournalError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut events = Vec::new();
+    for data in rows {
+        for event in events_of_row(data)? {
+            if events.len() == limit {
+                return Ok(events);
+            }
+            if event.seq > after {
+                events.push(event);
+            }
+        }
+    }
+    Ok(events)
+}
+
 /// Commits written together, merged into one row per key as if they had been
 /// applied one after another: the last state of each run (with the last plan any of
 /// them set, as a state without a plan keeps the stored one), task and attempt, the

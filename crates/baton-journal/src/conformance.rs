@@ -407,6 +407,56 @@ pub async fn a_state_without_plan_keeps_the_stored_plan(journal: &dyn Journal) {
     );
 }
 
+/// Events written together (one commit, or a run's commits in one transaction, may
+/// be stored as one row) read back one by one from any `seq`, at most `limit`; and
+/// written again, cut into other commits than they first came in, they are not
+/// stored twice, while a new event after them is.
+pub async fn events_written_together_read_back_one_by_one_and_land_once(journal: &dyn Journal) {
+    // Arrange: one commit of six events, seq 2 to 7.
+    let run = stored_run(journal).await;
+    let events: Vec<Event> = (2..=7)
+        .map(|seq| event(run.id, seq, task_start(&format!("t{seq}"), 1)))
+        .collect();
+    journal
+        .commit(&events_commit(events.clone()))
+        .await
+        .expect("commit the six events");
+
+    // Act: the same events again in two commits, then a new one.
+    let (early, late) = events.split_at(2);
+    for again in [early, late] {
+        journal
+            .commit(&events_commit(again.to_vec()))
+            .await
+            .expect("commit events already stored");
+    }
+    let next = event(run.id, 8, task_start("t8", 1));
+    journal
+        .commit(&events_commit(vec![next.clone()]))
+        .await
+        .expect("commit a new event");
+
+    // Assert
+    let mut expected = vec![run_created(&run)];
+    expected.extend(events.iter().cloned());
+    expected.push(next.clone());
+    assert_eq!(events_of(journal, run.id).await, expected);
+    let page = journal
+        .events_after(run.id, 3, 2)
+        .await
+        .expect("events_after");
+    assert_eq!(
+        page,
+        events[2..4],
+        "seq 4 and 5, from inside what was written together"
+    );
+    let tail = journal
+        .events_after(run.id, 6, 100)
+        .await
+        .expect("events_after");
+    assert_eq!(tail, [events[5].clone(), next]);
+}
+
 /// `events_after` returns the events after a seq, in seq order, at most `limit`,
 /// only of the run asked for, and each reads back exactly as written (nanosecond
 /// times, odd floats, any text).

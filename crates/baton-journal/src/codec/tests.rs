@@ -4,8 +4,9 @@ use baton_core::status::RunStatus;
 use time::macros::datetime;
 
 use super::{
-    db_time, event_json, first_per_key, from_db_u32, from_db_u64, last_per_key, parse_sqlite_time,
-    sqlite_time, tenant_from_db, tenant_to_db, to_db_int,
+    db_time, event_json, event_rows, events_after_in, events_of_row, first_per_key, from_db_u32,
+    from_db_u64, last_per_key, parse_sqlite_time, sqlite_time, tenant_from_db, tenant_to_db,
+    to_db_int,
 };
 
 #[test]
@@ -112,4 +113,65 @@ fn an_event_with_a_number_json_cannot_hold_is_refused_and_others_read_back_the_s
     let text = event_json(&event).expect("a finite score is stored");
     let back: Event = serde_json::from_str(&text).expect("the stored text reads back");
     assert_eq!(back, event);
+}
+
+fn delta(run_id: baton_core::ids::RunId, seq: u64) -> baton_core::event::Event {
+    baton_core::event::Event {
+        run_id,
+        seq,
+        ts: datetime!(2026-11-21 10:00:00 UTC),
+        payload: baton_core::event::EventPayload::TaskDelta {
+            task_id: baton_core::ids::TaskId::parse("t1").expect("a valid id"),
+            text: format!("part {seq}"),
+        },
+    }
+}
+
+#[test]
+fn a_runs_consecutive_events_share_a_row_and_read_back_one_by_one() {
+    use baton_core::ids::RunId;
+
+    let (a, b) = (RunId::new(), RunId::new());
+    // Run a's 2 and 3 are consecutive; its 5 is not (4 is elsewhere); b's one event
+    // comes between them.
+    let events = [delta(a, 2), delta(b, 9), delta(a, 3), delta(a, 5)];
+    let refs: Vec<&_> = events.iter().collect();
+
+    let rows = event_rows(&refs).expect("rows");
+
+    let shape: Vec<(RunId, u64, u64)> = rows
+        .iter()
+        .map(|row| (row.last.run_id, row.first_seq, row.last.seq))
+        .collect();
+    assert_eq!(shape, [(a, 2, 3), (b, 9, 9), (a, 5, 5)]);
+    assert!(rows[0].data.starts_with('['), "several events: an array");
+    assert!(rows[1].data.starts_with('{'), "one event: the event itself");
+    let back = events_of_row(&rows[0].data).expect("the row reads back");
+    assert_eq!(back, [events[0].clone(), events[2].clone()]);
+    assert_eq!(
+        events_of_row(&rows[1].data).expect("the row reads back"),
+        [events[1].clone()]
+    );
+}
+
+#[test]
+fn events_after_a_seq_are_cut_from_rows_of_several() {
+    let run = baton_core::ids::RunId::new();
+    let events: Vec<_> = (1..=6).map(|seq| delta(run, seq)).collect();
+    let first: Vec<&_> = events[..4].iter().collect();
+    let second: Vec<&_> = events[4..].iter().collect();
+    let rows: Vec<String> = [first, second]
+        .iter()
+        .flat_map(|part| event_rows(part).expect("rows"))
+        .map(|row| row.data)
+        .collect();
+    let read = |after, limit| {
+        events_after_in(rows.iter().map(String::as_str), after, limit).expect("events")
+    };
+
+    assert_eq!(read(0, 100), events);
+    assert_eq!(read(2, 3), events[2..5]);
+    assert_eq!(read(5, 100), events[5..]);
+    assert!(read(6, 100).is_empty());
+    assert!(read(0, 0).is_empty());
 }

@@ -25,8 +25,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::codec::{
-    Merged, attempt_columns, db_time, event_json, from_json, run_columns, task_columns,
-    tenant_to_db, terminal_run_statuses, to_db_int, to_json,
+    EventRow, Merged, attempt_columns, db_time, event_rows, events_after_in, from_json,
+    run_columns, task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
 };
 use crate::config::{JournalConfig, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
@@ -334,7 +334,7 @@ impl PgStore {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Event>, JournalError> {
-        let found = sqlx::query(
+        let found: Vec<String> = sqlx::query_scalar(
             "select data from events where run_id = $1 and seq > $2 order by seq limit $3",
         )
         .bind(run_id.as_uuid())
@@ -343,7 +343,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        found.iter().map(rows::event).collect()
+        events_after_in(found.iter().map(String::as_str), after, limit)
     }
 
     pub(crate) async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError> {
@@ -567,8 +567,8 @@ with new_run as (
     returning id
 ),
 new_events as (
-    insert into events (run_id, seq, type, ts, data)
-    select e.run_id, e.seq, e.type, e.ts, e.data
+    insert into events (run_id, seq, type, ts, data, first_seq)
+    select e.run_id, e.seq, e.type, e.ts, e.data, e.seq
     from unnest($8::uuid[], $9::bigint[], $10::text[], $11::timestamptz[], $12::text[])
         as e (run_id, seq, type, ts, data)
     where exists (select 1 from new_run)
@@ -659,14 +659,14 @@ attempt_upsert as (
     };
 }
 
-/// The telemetry upsert of the commit statement ($53–$56).
+/// The telemetry upsert of the commit statement ($54–$57).
 macro_rules! commit_telemetry {
     () => {
         "\
 telemetry_upsert as (
     insert into telemetry (provider, model, state, updated_at)
     select t.provider, t.model, t.state::jsonb, t.updated_at
-    from unnest($53::text[], $54::text[], $55::text[], $56::timestamptz[])
+    from unnest($54::text[], $55::text[], $56::text[], $57::timestamptz[])
         as t (provider, model, state, updated_at)
     on conflict (provider, model) do update set
         state = excluded.state,
@@ -677,27 +677,35 @@ telemetry_upsert as (
     };
 }
 
-/// The event inserts ($48–$52) and the check that every run named is stored (the
+/// The event inserts ($48–$53) and the check that every run named is stored (the
 /// runs the statement inserts are left out of it, at the end).
 macro_rules! commit_tail {
     () => {
         "\
 event_insert as (
-    insert into events (run_id, seq, type, ts, data)
-    select e.run_id, e.seq, e.type, e.ts, e.data
-    from unnest($48::uuid[], $49::bigint[], $50::text[], $51::timestamptz[], $52::text[])
-        as e (run_id, seq, type, ts, data)
-    -- A stored event is kept as it is: the check is an index probe per event (`offset
-    -- 0` keeps it one, whatever the statistics when the plan was made), which costs
-    -- PostgreSQL less than `on conflict do nothing` (a speculative insertion per
-    -- row, each with its own WAL record to confirm it). Two transactions inserting
-    -- the same event at once cannot happen (a run's commits go through one writer);
-    -- the later one would fail and be written again alone, and find it stored.
-    where not exists (
-        select from events stored
-        where stored.run_id = e.run_id and stored.seq = e.seq
-        offset 0
-    )
+    insert into events (run_id, seq, type, ts, data, first_seq)
+    select e.run_id, e.seq, e.type, e.ts, e.data, e.first_seq
+    from unnest($48::uuid[], $49::bigint[], $50::text[], $51::timestamptz[], $52::text[],
+        $53::bigint[])
+        as e (run_id, seq, type, ts, data, first_seq)
+    -- A row holds a run's events from `first_seq` to `seq` (see `EventRow`), and stored
+    -- events are kept as they are: the row goes in only if the run's first stored row
+    -- at or after `first_seq` begins after `seq` (or there is none). Rows never
+    -- overlap, so that one row is the only one that could, and a commit's events land
+    -- all at once, so events stored in rows cut differently (a batch written again
+    -- one commit at a time) are found too. The check is an index probe per row, which
+    -- costs PostgreSQL less than `on conflict do nothing` (a speculative insertion per
+    -- row, each with its own WAL record to confirm it). Two transactions inserting the
+    -- same events at once (not a run's own commits, which go through one writer) both
+    -- pass the check; the later one fails on the key, is tried again (`db_error`) and
+    -- finds them stored.
+    where coalesce((
+        select coalesce(stored.first_seq, stored.seq)
+        from events stored
+        where stored.run_id = e.run_id and stored.seq >= e.first_seq
+        order by stored.seq
+        limit 1
+    ), e.seq + 1) > e.seq
 ),
 named_runs as (
     select unnest($13::uuid[]) as id
@@ -720,7 +728,7 @@ where not exists (select 1 from runs where runs.id = n.id)"
 /// which fails as a data exception (SQLSTATE 22P02, `Corrupt`) and undoes the lot.
 ///
 /// A batch without router state leaves the telemetry upsert out (and its parameters,
-/// $53–$56): every part of the statement is set up on each execution, even over
+/// $54–$57): every part of the statement is set up on each execution, even over
 /// empty arrays, and that one part is the one most batches leave empty (the state is
 /// saved at most once a second per model after successes). A batch that creates runs
 /// inserts them first (see [`run_insert`]).
@@ -733,11 +741,11 @@ fn commit_sql(telemetry: bool, new_runs: bool) -> &'static str {
 }
 
 /// The text of [`commit_sql`]'s statement: the run updates and the task, attempt and
-/// event writes take $1–$52, the telemetry upsert the next four, the new runs the
+/// event writes take $1–$53, the telemetry upsert the next four, the new runs the
 /// rest.
 fn build_commit_sql(telemetry: bool, new_runs: bool) -> String {
     let mut sql = String::from("with ");
-    let new_runs_from = if telemetry { 57 } else { 53 };
+    let new_runs_from = if telemetry { 58 } else { 54 };
     if new_runs {
         sql.push_str(&run_insert(new_runs_from));
     }
@@ -944,8 +952,8 @@ impl<'a> CommitColumns<'a> {
                 events.push_encoded(event);
             }
         }
-        for event in &merged.events {
-            events.push(event)?;
+        for row in event_rows(&merged.events)? {
+            events.push(row);
         }
         Ok(CommitColumns {
             runs: RunColumns::new(&updates)?,
@@ -1013,7 +1021,8 @@ impl<'a> CommitColumns<'a> {
             .bind(&events.seqs)
             .bind(&events.types)
             .bind(&events.ts)
-            .bind(&events.data);
+            .bind(&events.data)
+            .bind(&events.first_seqs);
         let query = if with_telemetry {
             // The router's state.
             query
@@ -1193,6 +1202,7 @@ struct EventColumns {
     types: Vec<&'static str>,
     ts: Vec<OffsetDateTime>,
     data: Vec<String>,
+    first_seqs: Vec<i64>,
 }
 
 impl EventColumns {
@@ -1203,16 +1213,19 @@ impl EventColumns {
             types: Vec::with_capacity(capacity),
             ts: Vec::with_capacity(capacity),
             data: Vec::with_capacity(capacity),
+            first_seqs: Vec::with_capacity(capacity),
         }
     }
 
-    fn push(&mut self, event: &Event) -> Result<(), JournalError> {
-        self.data.push(event_json(event)?);
-        self.run_ids.push(event.run_id.as_uuid());
-        self.seqs.push(to_db_int(event.seq));
-        self.types.push(event.name());
-        self.ts.push(db_time(event.ts));
-        Ok(())
+    /// Adds a row of a run's events.
+    fn push(&mut self, row: EventRow<'_>) {
+        let last = row.last;
+        self.data.push(row.data);
+        self.run_ids.push(last.run_id.as_uuid());
+        self.seqs.push(to_db_int(last.seq));
+        self.types.push(last.name());
+        self.ts.push(db_time(last.ts));
+        self.first_seqs.push(to_db_int(row.first_seq));
     }
 
     /// Adds an event a new run brought along, encoded when it was queued.
@@ -1222,6 +1235,7 @@ impl EventColumns {
         self.seqs.push(to_db_int(event.seq));
         self.types.push(event.kind);
         self.ts.push(db_time(event.ts));
+        self.first_seqs.push(to_db_int(event.seq));
     }
 }
 

@@ -1,7 +1,6 @@
 //! PostgreSQL rows back to records; anything that does not decode is `Corrupt`.
 
 use baton_core::error::RunError;
-use baton_core::event::Event;
 use baton_core::graph::TaskSpec;
 use baton_core::ids::{AttemptId, RunId, TaskId};
 use baton_core::journal::{
@@ -141,11 +140,6 @@ pub(super) fn attempt_at(columns: &Columns<'_>) -> Result<AttemptRecord, Journal
         started_at: columns.get::<OffsetDateTime>(17, "started_at")?,
         finished_at: columns.get(18, "finished_at")?,
     })
-}
-
-/// An event from its `data` column.
-pub(super) fn event(row: &PgRow) -> Result<Event, JournalError> {
-    from_json(get(row, "data")?, "event")
 }
 
 /// The usage columns shared by runs and tasks (`llm_calls`, `tokens_in`, `tokens_out`,

@@ -26,14 +26,12 @@ use baton_core::journal::{
     TaskRecord, TelemetryRecord, with_planned_tasks,
 };
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{
-    Merged, attempt_columns, event_json, from_json, run_columns, sqlite_time, task_columns,
-    tenant_to_db, terminal_run_statuses, to_db_int, to_json,
+    EventRow, Merged, attempt_columns, event_rows, events_after_in, from_json, run_columns,
+    sqlite_time, task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
@@ -446,7 +444,7 @@ impl SqliteStore {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Event>, JournalError> {
-        let found: Vec<SqliteRow> = sqlx::query(
+        let found: Vec<String> = sqlx::query_scalar(
             "select data from events where run_id = ?1 and seq > ?2 order by seq limit ?3",
         )
         .bind(run_id.to_string())
@@ -455,7 +453,7 @@ impl SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(db_error)?;
-        found.iter().map(rows::event).collect()
+        events_after_in(found.iter().map(String::as_str), after, limit)
     }
 
     pub(crate) async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError> {
@@ -621,23 +619,34 @@ fn is_in_memory(url: &str) -> bool {
 /// below SQLite's limit of 32766).
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// Inserts events, several to a statement; an event already stored is kept as is.
+/// Inserts rows of events (see `EventRow`), several to a statement. Stored events are
+/// kept as they are: a row goes in only if the run's first stored row at or after its
+/// first event begins after its last (rows never overlap, and a commit's events land
+/// all at once, so events stored in rows cut differently are found too).
 async fn insert_events<'q>(
     script: &mut Script<'q>,
     conn: &mut SqliteConnection,
     events: &'q [EventValues],
 ) -> Result<(), JournalError> {
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let builder = script.statement("insert into events (run_id, seq, type, ts, data) ");
+        let builder = script.statement(
+            "insert into events (run_id, seq, type, ts, data, first_seq) \
+             select column1, column2, column3, column4, column5, column6 from (",
+        );
         builder.push_values(chunk, |mut values, event| {
             values
                 .push_bind(event.run_id.as_str())
                 .push_bind(event.seq)
                 .push_bind(event.kind)
                 .push_bind(event.ts.as_str())
-                .push_bind(event.data.as_str());
+                .push_bind(event.data.as_str())
+                .push_bind(event.first_seq);
         });
-        builder.push(" on conflict (run_id, seq) do nothing");
+        builder.push(
+            ") as v where coalesce((select coalesce(stored.first_seq, stored.seq) \
+             from events stored where stored.run_id = v.column1 and stored.seq >= v.column6 \
+             order by stored.seq limit 1), v.column2 + 1) > v.column2",
+        );
         script.pushed(conn, chunk.len()).await?;
     }
     Ok(())
@@ -809,10 +818,9 @@ impl<'a> Rows<'a> {
                 .iter()
                 .map(|attempt| AttemptValues::new(attempt))
                 .collect::<Result<_, _>>()?,
-            events: merged
-                .events
-                .iter()
-                .map(|event| EventValues::new(event))
+            events: event_rows(&merged.events)?
+                .into_iter()
+                .map(EventValues::new)
                 .collect::<Result<_, _>>()?,
             telemetry: merged
                 .telemetry
@@ -870,16 +878,20 @@ struct EventValues {
     kind: &'static str,
     ts: String,
     data: String,
+    first_seq: i64,
 }
 
 impl EventValues {
-    fn new(event: &Event) -> Result<Self, JournalError> {
+    /// A row of a run's events.
+    fn new(row: EventRow<'_>) -> Result<Self, JournalError> {
+        let last = row.last;
         Ok(EventValues {
-            run_id: event.run_id.to_string(),
-            seq: to_db_int(event.seq),
-            kind: event.name(),
-            ts: sqlite_time(event.ts)?,
-            data: event_json(event)?,
+            run_id: last.run_id.to_string(),
+            seq: to_db_int(last.seq),
+            kind: last.name(),
+            ts: sqlite_time(last.ts)?,
+            data: row.data,
+            first_seq: to_db_int(row.first_seq),
         })
     }
 
@@ -891,6 +903,7 @@ impl EventValues {
             kind: event.kind,
             ts: sqlite_time(event.ts)?,
             data: event.data.clone(),
+            first_seq: to_db_int(event.seq),
         })
     }
 }

@@ -2,7 +2,6 @@
 
 use std::str::FromStr;
 
-use baton_core::event::Event;
 use baton_core::ids::{AttemptId, RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, JournalError, RunRecord, RunState, TaskRecord, TelemetryRecord,
@@ -115,11 +114,6 @@ pub(super) fn attempt(row: &SqliteRow) -> Result<AttemptRecord, JournalError> {
         started_at: time(row, "started_at")?,
         finished_at: optional_time(row, "finished_at")?,
     })
-}
-
-/// An event from its `data` column.
-pub(super) fn event(row: &SqliteRow) -> Result<Event, JournalError> {
-    from_json(&get::<String>(row, "data")?, "event")
 }
 
 /// The usage columns shared by runs and tasks.

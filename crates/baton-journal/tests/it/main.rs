@@ -4,6 +4,7 @@
 
 mod connect;
 mod errors;
+mod event_rows;
 mod migrations;
 mod stories;
 mod support;
