@@ -325,8 +325,18 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.database.max_connections == 0 {
+        let connections = self.database.max_connections;
+        if connections == 0 {
             bail!("database.max_connections must be at least 1");
+        }
+        match self.database.writers {
+            Some(0) => bail!(
+                "database.writers must be at least 1 (or left out: half the pool, at most the machine's cores)"
+            ),
+            Some(writers) if writers > 1 && writers >= connections => bail!(
+                "database.writers ({writers}) must be below database.max_connections ({connections}), so that reads keep a connection"
+            ),
+            _ => {}
         }
         self.server.validate()?;
         self.engine

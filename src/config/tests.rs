@@ -84,3 +84,33 @@ fn mistakes_name_the_key() {
     let err = load(&[("BATON_PROFILE", "turbo")]).unwrap_err().to_string();
     assert!(err.contains("BATON_PROFILE=turbo"), "{err}");
 }
+
+#[test]
+fn the_writers_must_leave_reads_a_connection() {
+    let config = load(&[("BATON_DATABASE__WRITERS", "3")]).unwrap();
+    assert_eq!(config.database.postgres_writers(), 3);
+    let err = load(&[("BATON_DATABASE__WRITERS", "0")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("database.writers must be at least 1"), "{err}");
+    let err = load(&[
+        ("BATON_DATABASE__WRITERS", "4"),
+        ("BATON_DATABASE__MAX_CONNECTIONS", "4"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("database.writers (4) must be below database.max_connections (4)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn by_default_the_writers_are_half_the_pool_and_at_most_the_cores() {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let cores = u32::try_from(cores).unwrap();
+    let config = load(&[("BATON_DATABASE__MAX_CONNECTIONS", "10")]).unwrap();
+    assert_eq!(config.database.postgres_writers(), 5.min(cores));
+    let config = load(&[("BATON_DATABASE__MAX_CONNECTIONS", "1")]).unwrap();
+    assert_eq!(config.database.postgres_writers(), 1);
+}

@@ -20,10 +20,15 @@ pub struct JournalConfig {
     /// never logged as is: see [`JournalConfig`]'s `Debug` and `Store::display_url`.
     pub url: String,
     /// The most connections open at once. On PostgreSQL this is the pool size, of
-    /// which half (at least one) are the writers' (one each) and the rest are left
-    /// for reads (with one in all, the writer gives it back after every batch); on
+    /// which the writers (see `writers`) take one each and the rest are left for
+    /// reads (with one in all, the writer gives it back after every batch); on
     /// SQLite it is the number of readers, beside the one connection that writes.
     pub max_connections: u32,
+    /// PostgreSQL only: how many writers the journal writes through, each one
+    /// transaction at a time over the commits queued behind each other (group
+    /// commit). `None` (the default): half the pool (at least one), at most the
+    /// machine's cores ([`JournalConfig::postgres_writers`]). SQLite always has one.
+    pub writers: Option<u32>,
     /// How long to wait for a connection (including the first connect) before a
     /// call fails as unavailable, in milliseconds.
     pub acquire_timeout_ms: u64,
@@ -64,10 +69,25 @@ impl JournalConfig {
         Self {
             url: url.into(),
             max_connections: 4,
+            writers: None,
             acquire_timeout_ms: 30_000,
             sqlite_busy_timeout_ms: 30_000,
             sqlite_synchronous: SqliteSynchronous::Normal,
         }
+    }
+
+    /// How many writers PostgreSQL's journal has: `writers` if set, otherwise half
+    /// the pool (at least one) and at most the machine's cores. More writers than
+    /// cores only make the transactions contend: on the 2-core host of
+    /// BENCHMARKS.md, with PostgreSQL beside Baton, `POST /run` ran about a quarter
+    /// faster with 2 writers than with 5, and W3 a tenth.
+    pub fn postgres_writers(&self) -> u32 {
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        self.writers.unwrap_or_else(|| {
+            (self.max_connections / 2)
+                .max(1)
+                .min(u32::try_from(cores).unwrap_or(u32::MAX))
+        })
     }
 
     pub(crate) fn acquire_timeout(&self) -> Duration {
@@ -84,6 +104,7 @@ impl Default for JournalConfig {
         Self {
             url: "sqlite://baton.db".to_owned(),
             max_connections: 10,
+            writers: None,
             acquire_timeout_ms: 5_000,
             sqlite_busy_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
@@ -97,6 +118,7 @@ impl fmt::Debug for JournalConfig {
         f.debug_struct("JournalConfig")
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
+            .field("writers", &self.writers)
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
             .field("sqlite_busy_timeout_ms", &self.sqlite_busy_timeout_ms)
             .field("sqlite_synchronous", &self.sqlite_synchronous)
