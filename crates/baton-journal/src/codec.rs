@@ -2,11 +2,12 @@
 //! times, tenants, statuses, JSON, and merging the rows of the commits written in one
 //! statement.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::str::FromStr;
 
 use baton_core::event::Event;
+use baton_core::ids::RunId;
 use baton_core::journal::{
     AttemptRecord, Commit, JournalError, RunState, TaskRecord, TelemetryRecord, stored_time,
 };
@@ -168,14 +169,17 @@ pub(crate) struct EventRow<'a> {
 }
 
 /// Groups a batch's events (each checked by [`event_json`]) into rows: an event joins
-/// the row of its run that ends just before it, or starts one.
+/// its run's latest row when that row ends just before it, or starts a new one.
 pub(crate) fn event_rows<'a>(events: &[&'a Event]) -> Result<Vec<EventRow<'a>>, JournalError> {
     let mut rows: Vec<EventRow<'a>> = Vec::new();
+    // Each run's latest row.
+    let mut latest: HashMap<RunId, usize> = HashMap::new();
     for &event in events {
         let json = event_json(event)?;
-        let before = rows.iter_mut().rev().find(|row| {
-            row.last.run_id == event.run_id && row.last.seq.checked_add(1) == Some(event.seq)
-        });
+        let before = latest
+            .get(&event.run_id)
+            .map(|&index| &mut rows[index])
+            .filter(|row| row.last.seq.checked_add(1) == Some(event.seq));
         match before {
             Some(row) => {
                 if row.first_seq == row.last.seq {
@@ -188,11 +192,14 @@ pub(crate) fn event_rows<'a>(events: &[&'a Event]) -> Result<Vec<EventRow<'a>>, 
                 row.data.push(']');
                 row.last = event;
             }
-            None => rows.push(EventRow {
-                last: event,
-                first_seq: event.seq,
-                data: json,
-            }),
+            None => {
+                latest.insert(event.run_id, rows.len());
+                rows.push(EventRow {
+                    last: event,
+                    first_seq: event.seq,
+                    data: json,
+                });
+            }
         }
     }
     Ok(rows)
