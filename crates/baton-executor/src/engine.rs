@@ -196,8 +196,9 @@ struct LiveRun {
 #[derive(Clone, Debug)]
 struct Ended {
     /// The run as its commits left it, when it was submitted with `keep_committed`
-    /// and every one of them landed.
-    committed: Option<Arc<StoredRun>>,
+    /// and every one of them landed; the first waiter takes it (whoever waits too
+    /// reads the journal), so it is handed over, not copied.
+    committed: Arc<Mutex<Option<StoredRun>>>,
 }
 
 impl Engine {
@@ -353,16 +354,20 @@ impl Engine {
     /// Returns when the run's task has ended (at once if it is not running in this
     /// process): it ended, paused for answers, or stopped for shutdown. Gives the run
     /// as its commits left it (what the journal holds for it now) when it was
-    /// submitted with [`Submission::keep_committed`] and every commit landed;
-    /// otherwise `None`, and the journal has the run.
-    pub async fn wait(&self, run_id: RunId) -> Option<Arc<StoredRun>> {
+    /// submitted with [`Submission::keep_committed`] and every commit landed, to the
+    /// first caller that waits for it; otherwise `None`, and the journal has the run.
+    pub async fn wait(&self, run_id: RunId) -> Option<StoredRun> {
         let mut done = {
             let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
             live.get(&run_id).map(|run| run.done.clone())?
         };
         // An error means the sender is gone without a value (the task panicked).
         let ended = done.wait_for(Option::is_some).await.ok()?.clone()?;
-        ended.committed
+        ended
+            .committed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Cancels a run: idempotent; a run that already ended is left as it is. Returns
@@ -536,7 +541,7 @@ impl Engine {
             if let Err(err) = result {
                 tracing::error!(run.id = %run_id, error = %err, "the run stopped: the journal failed; a stored run is resumed at the next start");
             }
-            let committed = ctx.take_committed().map(Arc::new);
+            let committed = Arc::new(Mutex::new(ctx.take_committed()));
             drop(ctx);
             inner.hub.close(run_id);
             inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);

@@ -1,8 +1,6 @@
 //! Runs: start one (and wait, stream, or return at once), list them, read one with its
 //! tasks and attempts, cancel one.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -371,7 +369,7 @@ async fn wait_until_settled(
         && settled(committed.run.state.status)
         && tenant.is_none_or(|tenant| committed.run.tenant.as_deref() == Some(tenant))
     {
-        return Ok(RunResponse::from_stored(Arc::unwrap_or_clone(committed)));
+        return Ok(RunResponse::from_stored(committed));
     }
     let period = state.config().journal_poll_interval;
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
