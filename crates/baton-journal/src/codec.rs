@@ -78,15 +78,9 @@ pub(crate) fn from_db_u32(value: i64, what: &str) -> Result<u32, JournalError> {
     u32::try_from(value).map_err(|_| corrupt(what, format_args!("count {value} out of range")))
 }
 
-/// A time as both backends store it: in UTC, cut to whole microseconds (the
-/// precision of PostgreSQL's `timestamptz`), so both read back the same value.
-pub(crate) fn db_time(ts: OffsetDateTime) -> OffsetDateTime {
-    stored_time(ts)
-}
-
 /// A time as SQLite text.
 pub(crate) fn sqlite_time(ts: OffsetDateTime) -> Result<String, JournalError> {
-    db_time(ts)
+    stored_time(ts)
         .format(SQLITE_TIME_FORMAT)
         .map_err(|error| corrupt("time", error))
 }

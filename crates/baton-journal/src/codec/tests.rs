@@ -4,7 +4,7 @@ use baton_core::status::RunStatus;
 use time::macros::datetime;
 
 use super::{
-    db_time, event_json, event_rows, events_after_in, events_of_row, first_per_key, from_db_u32,
+    event_json, event_rows, events_after_in, events_of_row, first_per_key, from_db_u32,
     from_db_u64, last_per_key, parse_sqlite_time, sqlite_time, tenant_from_db, tenant_to_db,
     to_db_int,
 };
@@ -35,7 +35,7 @@ fn the_terminal_status_list_is_the_one_in_both_migrations() {
 #[test]
 fn times_are_kept_to_the_microsecond_in_utc() {
     let ts = datetime!(2026-11-21 13:14:15.123456789 +02:00);
-    let stored = db_time(ts);
+    let stored = baton_core::journal::stored_time(ts);
     assert_eq!(stored, datetime!(2026-11-21 11:14:15.123456 UTC));
     assert_eq!(stored.offset(), time::UtcOffset::UTC);
 }

@@ -16,7 +16,7 @@ use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, JournalError, JournalStats, RunQuery, RunRecord, RunState, StoredRun,
-    TaskRecord, TelemetryRecord, with_planned_tasks,
+    TaskRecord, TelemetryRecord, stored_time, with_planned_tasks,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -25,8 +25,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::codec::{
-    EventRow, Merged, attempt_columns, db_time, event_rows, events_after_in, from_json,
-    run_columns, task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
+    EventRow, Merged, attempt_columns, event_rows, events_after_in, from_json, run_columns,
+    task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
 };
 use crate::config::{JournalConfig, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
@@ -886,7 +886,7 @@ async fn create_run(
         .bind(run.idempotency_key.as_deref())
         .bind(run.request_hash.as_deref())
         .bind(run.status.as_str())
-        .bind(db_time(run.created_at))
+        .bind(stored_time(run.created_at))
         .bind(&events.run_ids)
         .bind(&events.seqs)
         .bind(&events.types)
@@ -1083,7 +1083,7 @@ impl<'a> NewRunColumns<'a> {
         }
         self.tenants.push(tenant_to_db(run.tenant.as_deref()));
         self.requests.push(&run.request);
-        self.created_at.push(db_time(run.created_at));
+        self.created_at.push(stored_time(run.created_at));
         Ok(())
     }
 }
@@ -1174,9 +1174,9 @@ impl<'a> RunColumns<'a> {
         self.tokens_in.push(to_db_int(state.usage.tokens_in));
         self.tokens_out.push(to_db_int(state.usage.tokens_out));
         self.cost_usd.push(state.usage.cost_usd);
-        self.started_at.push(state.started_at.map(db_time));
-        self.finished_at.push(state.finished_at.map(db_time));
-        self.updated_at.push(db_time(state.updated_at));
+        self.started_at.push(state.started_at.map(stored_time));
+        self.finished_at.push(state.finished_at.map(stored_time));
+        self.updated_at.push(stored_time(state.updated_at));
         Ok(())
     }
 
@@ -1193,7 +1193,7 @@ impl<'a> RunColumns<'a> {
         self.cost_usd.push(0.0);
         self.started_at.push(None);
         self.finished_at.push(None);
-        self.updated_at.push(db_time(run.created_at));
+        self.updated_at.push(stored_time(run.created_at));
     }
 }
 
@@ -1226,7 +1226,7 @@ impl EventColumns {
         self.run_ids.push(last.run_id.as_uuid());
         self.seqs.push(to_db_int(last.seq));
         self.types.push(last.name());
-        self.ts.push(db_time(last.ts));
+        self.ts.push(stored_time(last.ts));
         self.first_seqs.push(to_db_int(row.first_seq));
     }
 
@@ -1236,7 +1236,7 @@ impl EventColumns {
         self.run_ids.push(event.run_id.as_uuid());
         self.seqs.push(to_db_int(event.seq));
         self.types.push(event.kind);
-        self.ts.push(db_time(event.ts));
+        self.ts.push(stored_time(event.ts));
         self.first_seqs.push(to_db_int(event.seq));
     }
 }
@@ -1264,7 +1264,7 @@ impl<'a> TelemetryColumns<'a> {
                 .push(to_json(&record.state, "telemetry state")?);
             columns.providers.push(record.provider.as_str());
             columns.models.push(record.model.as_str());
-            columns.updated_at.push(db_time(record.updated_at));
+            columns.updated_at.push(stored_time(record.updated_at));
         }
         Ok(columns)
     }
@@ -1326,8 +1326,8 @@ impl<'a> TaskColumns<'a> {
             columns.tokens_in.push(to_db_int(task.usage.tokens_in));
             columns.tokens_out.push(to_db_int(task.usage.tokens_out));
             columns.cost_usd.push(task.usage.cost_usd);
-            columns.started_at.push(task.started_at.map(db_time));
-            columns.finished_at.push(task.finished_at.map(db_time));
+            columns.started_at.push(task.started_at.map(stored_time));
+            columns.finished_at.push(task.finished_at.map(stored_time));
         }
         Ok(columns)
     }
@@ -1411,8 +1411,10 @@ impl<'a> AttemptColumns<'a> {
             columns.cost_usd.push(attempt.cost_usd);
             columns.latency_ms.push(attempt.latency_ms.map(to_db_int));
             columns.errors.push(attempt.error.as_deref());
-            columns.started_at.push(db_time(attempt.started_at));
-            columns.finished_at.push(attempt.finished_at.map(db_time));
+            columns.started_at.push(stored_time(attempt.started_at));
+            columns
+                .finished_at
+                .push(attempt.finished_at.map(stored_time));
         }
         columns
     }
