@@ -489,6 +489,27 @@ pub struct StoredRun {
     pub attempts: Vec<AttemptRecord>,
 }
 
+impl StoredRun {
+    /// A run with its task rows and attempts, in any order, put in the journal's:
+    /// tasks by plan position (then id), with a pending record for each task of the
+    /// run's plan that has no row ([`with_planned_tasks`]); attempts by when they
+    /// began (then id).
+    pub fn in_order(
+        run: RunRecord,
+        mut rows: Vec<TaskRecord>,
+        mut attempts: Vec<AttemptRecord>,
+    ) -> Self {
+        rows.sort_by(|a, b| (a.position, &a.task_id).cmp(&(b.position, &b.task_id)));
+        attempts.sort_by_key(|attempt| (attempt.started_at, attempt.id));
+        let tasks = with_planned_tasks(run.id, run.state.plan.as_ref(), rows);
+        StoredRun {
+            run,
+            tasks,
+            attempts,
+        }
+    }
+}
+
 /// The engine's and the server's port to the store.
 #[async_trait]
 pub trait Journal: Send + Sync + std::fmt::Debug {

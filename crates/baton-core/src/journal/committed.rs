@@ -65,7 +65,7 @@ impl CommittedRun {
         state.started_at = state.started_at.map(stored_time);
         state.finished_at = state.finished_at.map(stored_time);
 
-        let mut tasks: Vec<TaskRecord> = tasks
+        let tasks = tasks
             .into_values()
             .map(|mut task| {
                 task.started_at = task.started_at.map(stored_time);
@@ -73,10 +73,8 @@ impl CommittedRun {
                 task
             })
             .collect();
-        tasks.sort_by(|a, b| (a.position, &a.task_id).cmp(&(b.position, &b.task_id)));
-        let tasks = super::with_planned_tasks(run.id, run.state.plan.as_ref(), tasks);
-
-        let mut attempts: Vec<AttemptRecord> = attempts
+        // Ordered once their times are cut, as the journal orders what it stored.
+        let attempts = attempts
             .into_values()
             .map(|mut attempt| {
                 attempt.started_at = stored_time(attempt.started_at);
@@ -84,12 +82,7 @@ impl CommittedRun {
                 attempt
             })
             .collect();
-        attempts.sort_by_key(|attempt| (attempt.started_at, attempt.id));
-        StoredRun {
-            run,
-            tasks,
-            attempts,
-        }
+        StoredRun::in_order(run, tasks, attempts)
     }
 }
 

@@ -222,8 +222,8 @@ impl PgStore {
         read_run(&self.pool, id, tenant).await
     }
 
-    /// A run with its tasks and attempts, on one connection: sqlx tests every
-    /// connection given back to the pool with a round trip.
+    /// A run with its tasks and attempts, in one statement (`RUN_WITH_ROWS_SQL`), so
+    /// one round trip.
     pub(crate) async fn get_run_with_rows(
         &self,
         id: RunId,
@@ -250,17 +250,7 @@ impl PgStore {
             }
         }
         // The rows of a run the tenant may not see are dropped with it.
-        let Some(run) = run else {
-            return Ok(None);
-        };
-        rows.sort_by(|a, b| (a.position, &a.task_id).cmp(&(b.position, &b.task_id)));
-        attempts.sort_by_key(|attempt| (attempt.started_at, attempt.id));
-        let tasks = with_planned_tasks(id, run.state.plan.as_ref(), rows);
-        Ok(Some(StoredRun {
-            run,
-            tasks,
-            attempts,
-        }))
+        Ok(run.map(|run| StoredRun::in_order(run, rows, attempts)))
     }
 
     pub(crate) async fn find_by_idempotency_key(

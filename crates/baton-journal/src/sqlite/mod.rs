@@ -362,13 +362,8 @@ impl SqliteStore {
             return Ok(None);
         };
         let rows = read_tasks(&mut *conn, id).await?;
-        let tasks = with_planned_tasks(id, run.state.plan.as_ref(), rows);
         let attempts = read_attempts(&mut *conn, id, None).await?;
-        Ok(Some(StoredRun {
-            run,
-            tasks,
-            attempts,
-        }))
+        Ok(Some(StoredRun::in_order(run, rows, attempts)))
     }
 
     pub(crate) async fn find_by_idempotency_key(
