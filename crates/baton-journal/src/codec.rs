@@ -10,6 +10,7 @@ use baton_core::event::Event;
 use baton_core::ids::RunId;
 use baton_core::journal::{
     AttemptRecord, Commit, JournalError, RunState, TaskRecord, TelemetryRecord, stored_time,
+    with_planned_tasks,
 };
 use baton_core::status::UnknownStatus;
 use serde::Serialize;
@@ -142,6 +143,19 @@ pub(crate) fn event_json(event: &Event) -> Result<String, JournalError> {
         ));
     }
     to_json(event, "event")
+}
+
+/// A run's task rows, in plan order, with a pending record for each task of its
+/// stored plan (its JSON text, if it has one) that has no row ([`with_planned_tasks`]).
+pub(crate) fn with_stored_plan(
+    run_id: RunId,
+    plan: Option<&str>,
+    rows: Vec<TaskRecord>,
+) -> Result<Vec<TaskRecord>, JournalError> {
+    let plan = plan
+        .map(|plan| from_json::<serde_json::Value>(plan, "run plan"))
+        .transpose()?;
+    Ok(with_planned_tasks(run_id, plan.as_ref(), rows))
 }
 
 /// A batch's events as rows of `events`: each row a stretch of one run's log, events

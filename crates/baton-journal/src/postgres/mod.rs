@@ -16,7 +16,7 @@ use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, Commit, JournalError, JournalStats, RunQuery, RunRecord, RunState, StoredRun,
-    TaskRecord, TelemetryRecord, stored_time, with_planned_tasks,
+    TaskRecord, TelemetryRecord, stored_time,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -25,8 +25,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::codec::{
-    EventRow, Merged, attempt_columns, event_rows, events_after_in, from_json, run_columns,
-    task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
+    EventRow, Merged, attempt_columns, event_rows, events_after_in, run_columns, task_columns,
+    tenant_to_db, terminal_run_statuses, to_db_int, to_json, with_stored_plan,
 };
 use crate::config::{JournalConfig, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
@@ -305,11 +305,7 @@ impl PgStore {
                 .await
                 .map_err(db_error)?;
         let rows = read_tasks(&mut *conn, run_id).await?;
-        let plan = plan
-            .flatten()
-            .map(|plan| from_json::<serde_json::Value>(&plan, "run plan"))
-            .transpose()?;
-        Ok(with_planned_tasks(run_id, plan.as_ref(), rows))
+        with_stored_plan(run_id, plan.flatten().as_deref(), rows)
     }
 
     pub(crate) async fn list_attempts(

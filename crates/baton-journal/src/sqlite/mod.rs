@@ -23,15 +23,15 @@ use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
     AttemptRecord, JournalError, JournalStats, RunQuery, RunRecord, RunState, StoredRun,
-    TaskRecord, TelemetryRecord, with_planned_tasks,
+    TaskRecord, TelemetryRecord,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{
-    EventRow, Merged, attempt_columns, event_rows, events_after_in, from_json, run_columns,
-    sqlite_time, task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
+    EventRow, Merged, attempt_columns, event_rows, events_after_in, run_columns, sqlite_time,
+    task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json, with_stored_plan,
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
@@ -418,11 +418,7 @@ impl SqliteStore {
                 .await
                 .map_err(db_error)?;
         let rows = read_tasks(&mut *conn, run_id).await?;
-        let plan = plan
-            .flatten()
-            .map(|plan| from_json::<serde_json::Value>(&plan, "run plan"))
-            .transpose()?;
-        Ok(with_planned_tasks(run_id, plan.as_ref(), rows))
+        with_stored_plan(run_id, plan.flatten().as_deref(), rows)
     }
 
     pub(crate) async fn list_attempts(
