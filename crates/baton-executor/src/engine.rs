@@ -188,16 +188,11 @@ struct LiveRun {
     cancel: CancellationToken,
     /// Why the run was stopped, set before `cancel` fires.
     stop: Arc<Mutex<Option<StopReason>>>,
-    /// Set when the run's task has ended.
-    done: watch::Receiver<Option<Ended>>,
-}
-
-/// How a run's task ended, for [`Engine::wait`].
-#[derive(Clone, Debug)]
-struct Ended {
-    /// The run as its commits left it, when it was submitted with `keep_committed`
-    /// and every one of them landed; the first waiter takes it (whoever waits too
-    /// reads the journal), so it is handed over, not copied.
+    /// Becomes true when the run's task has ended.
+    done: watch::Receiver<bool>,
+    /// Filled before `done`, when the run was submitted with `keep_committed` and
+    /// every commit landed: the run as its commits left it. The first waiter takes
+    /// it (whoever waits too reads the journal), so it is handed over, not copied.
     committed: Arc<Mutex<Option<StoredRun>>>,
 }
 
@@ -357,17 +352,14 @@ impl Engine {
     /// submitted with [`Submission::keep_committed`] and every commit landed, to the
     /// first caller that waits for it; otherwise `None`, and the journal has the run.
     pub async fn wait(&self, run_id: RunId) -> Option<StoredRun> {
-        let mut done = {
+        let (mut done, committed) = {
             let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
-            live.get(&run_id).map(|run| run.done.clone())?
+            live.get(&run_id)
+                .map(|run| (run.done.clone(), run.committed.clone()))?
         };
-        // An error means the sender is gone without a value (the task panicked).
-        let ended = done.wait_for(Option::is_some).await.ok()?.clone()?;
-        ended
-            .committed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        // An error means the sender is gone, i.e. the run's task ended.
+        let _ = done.wait_for(|ended| *ended).await;
+        committed.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Cancels a run: idempotent; a run that already ended is left as it is. Returns
@@ -493,7 +485,8 @@ impl Engine {
         let run_id = state.id;
         let cancel = CancellationToken::new();
         let stop = Arc::new(Mutex::new(None));
-        let (done_sender, done) = watch::channel(None);
+        let (done_sender, done) = watch::channel(false);
+        let committed = Arc::new(Mutex::new(None));
         self.inner.hub.open(run_id);
         {
             let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
@@ -503,6 +496,7 @@ impl Engine {
                     cancel: cancel.clone(),
                     stop: stop.clone(),
                     done,
+                    committed: committed.clone(),
                 },
             );
         }
@@ -541,11 +535,11 @@ impl Engine {
             if let Err(err) = result {
                 tracing::error!(run.id = %run_id, error = %err, "the run stopped: the journal failed; a stored run is resumed at the next start");
             }
-            let committed = Arc::new(Mutex::new(ctx.take_committed()));
+            *committed.lock().unwrap_or_else(|p| p.into_inner()) = ctx.take_committed();
             drop(ctx);
             inner.hub.close(run_id);
             inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&run_id);
-            done_sender.send_replace(Some(Ended { committed }));
+            let _ = done_sender.send(true);
         });
         handle
     }
