@@ -928,7 +928,8 @@ impl<'a> CommitColumns<'a> {
         let mut updates = merged.runs;
         let mut new_runs = NewRunColumns::with_capacity(creates.len());
         let n_events = creates.iter().map(|run| run.events.len()).sum::<usize>();
-        let mut events = EventColumns::with_capacity(n_events + merged.events.len());
+        let rows = event_rows(&merged.events)?;
+        let mut events = EventColumns::with_capacity(n_events + rows.len());
         for &run in creates {
             // A new run's last state goes into its insert, not into the updates.
             let last = updates
@@ -940,7 +941,7 @@ impl<'a> CommitColumns<'a> {
                 events.push_encoded(event);
             }
         }
-        for row in event_rows(&merged.events)? {
+        for row in rows {
             events.push(row);
         }
         Ok(CommitColumns {
