@@ -1,27 +1,33 @@
 //! Records the git commit the binary is built from, for the `version` field of
 //! `baton bench`'s lines: `BATON_GIT_COMMIT` when the build sets it, else what git says
-//! about the source tree now (with `-dirty` when it has uncommitted changes), else
+//! about the source tree now (with `-dirty` when a file of the build has uncommitted
+//! changes, a new file not yet added to git included), else
 //! nothing (a tree without git, such as the Docker build's), and the bench says
 //! `unknown`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The files and folders the binary is built from.
+const BUILD_INPUTS: [&str; 7] = [
+    "src",
+    "crates",
+    "migrations",
+    "config",
+    "Cargo.toml",
+    "Cargo.lock",
+    "build.rs",
+];
+
 fn main() {
     println!("cargo:rerun-if-env-changed=BATON_GIT_COMMIT");
     if std::env::var_os("BATON_GIT_COMMIT").is_some() {
         return;
     }
-    // Any file of the build changing may make the tree dirty or clean.
-    for dir in [
-        "src",
-        "crates",
-        "migrations",
-        "config",
-        "Cargo.toml",
-        "Cargo.lock",
-    ] {
-        println!("cargo:rerun-if-changed={dir}");
+    // Any file of the build changing may make the tree dirty or clean (a folder is
+    // watched with every file in it, new ones included).
+    for input in BUILD_INPUTS {
+        println!("cargo:rerun-if-changed={input}");
     }
     let Some(git_dir) = git(&["rev-parse", "--git-dir"]).map(PathBuf::from) else {
         return;
@@ -37,8 +43,11 @@ fn main() {
     let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) else {
         return;
     };
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|changes| !changes.is_empty());
+    // A new source file not yet added to git is built too, so it makes the tree
+    // dirty; untracked files elsewhere (notes, scratch folders) do not.
+    let status = ["status", "--porcelain", "--untracked-files=all", "--"];
+    let dirty =
+        git(&[&status[..], &BUILD_INPUTS[..]].concat()).is_some_and(|changes| !changes.is_empty());
     let suffix = if dirty { "-dirty" } else { "" };
     println!("cargo:rustc-env=BATON_GIT_COMMIT={commit}{suffix}");
 }
