@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
+use crate::bench::db_work::DbCounts;
 use crate::bench::harness::{self, fresh_database};
 use crate::bench::line::{Rss, cpu_time, mib};
 use crate::bench::stats::{Samples, round};
@@ -31,6 +32,7 @@ pub(crate) async fn run(spec: &Spec) -> anyhow::Result<Map<String, Value>> {
         _ => 0,
     };
     let server = Server::start(spec, latency_ms).await?;
+    let counted = server.db_counts(spec).await;
     let result = match spec.workload {
         Workload::HttpRun => post_run(&server, spec).await,
         Workload::HttpSse => first_sse_byte(&server, spec).await,
@@ -40,10 +42,46 @@ pub(crate) async fn run(spec: &Spec) -> anyhow::Result<Map<String, Value>> {
             spec.workload.name()
         )),
     };
-    let stopped = server.stop().await;
-    let figures = result?;
-    stopped?;
+    let db = server.stop().await;
+    let mut figures = match result {
+        Ok(figures) => figures,
+        Err(err) => {
+            db.cleanup().await?;
+            return Err(err);
+        }
+    };
+    if spec.workload == Workload::HttpRun
+        && let Some((admin_url, before)) = counted
+    {
+        db_work(&db, admin_url, before, &mut figures).await;
+    }
+    db.cleanup()
+        .await
+        .context("could not remove the server's database")?;
     Ok(figures)
+}
+
+/// Adds what PostgreSQL counted of the server's writes, per run (warm-up runs
+/// included: the counts cover the server's whole life), once its connections have
+/// closed. The counts inform, like every figure: when they cannot be read, the
+/// line goes without them.
+async fn db_work(db: &TestDb, admin_url: &str, before: DbCounts, figures: &mut Map<String, Value>) {
+    let Some(name) = db.postgres_name() else {
+        return;
+    };
+    let runs = ["runs", "warmup_runs"]
+        .iter()
+        .filter_map(|field| figures.get(*field).and_then(Value::as_u64))
+        .sum::<u64>();
+    match DbCounts::read_once_closed(admin_url, name).await {
+        Ok(after) => after
+            .since(before)
+            .insert_per_run(usize::try_from(runs).unwrap_or(usize::MAX), figures),
+        Err(err) => progress(&format!(
+            "{}: PostgreSQL's counts could not be read: {err:#}",
+            Workload::HttpRun.name()
+        )),
+    }
 }
 
 /// A `baton serve` child process with the `sim` provider at a fixed latency.
@@ -110,9 +148,23 @@ impl Server {
         })
     }
 
+    /// PostgreSQL's counts before the workload, with the server's URL, where the
+    /// database is PostgreSQL's (and they can be read).
+    async fn db_counts<'a>(&self, spec: &'a Spec) -> Option<(&'a str, DbCounts)> {
+        let admin_url = spec.setup.database_url.as_deref()?;
+        let name = self.db.postgres_name()?;
+        match DbCounts::read(admin_url, name).await {
+            Ok(counts) => Some((admin_url, counts)),
+            Err(err) => {
+                progress(&format!("PostgreSQL's counts could not be read: {err:#}"));
+                None
+            }
+        }
+    }
+
     /// Stops the server (SIGTERM, as an operator would; SIGKILL if it lingers) and
-    /// removes its database.
-    async fn stop(mut self) -> anyhow::Result<()> {
+    /// hands back its database.
+    async fn stop(mut self) -> TestDb {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.pid.to_string())
@@ -126,9 +178,6 @@ impl Server {
             }
         }
         self.db
-            .cleanup()
-            .await
-            .context("could not remove the server's database")
     }
 }
 
@@ -157,7 +206,7 @@ async fn post_run(server: &Server, spec: &Spec) -> anyhow::Result<Map<String, Va
     progress(&format!(
         "http-run: {connections} connections, {warmup} s warm-up, {seconds} s timed"
     ));
-    load(&client, &url, &body, connections, warmup).await;
+    let warmed = load(&client, &url, &body, connections, warmup).await;
     let cpu_server = cpu_time(Some(server.pid));
     let cpu_client = cpu_time(None);
     let began = Instant::now();
@@ -175,6 +224,7 @@ async fn post_run(server: &Server, spec: &Spec) -> anyhow::Result<Map<String, Va
     figures.insert("connections".into(), json!(connections));
     figures.insert("duration_s".into(), json!(round(elapsed, 2)));
     figures.insert("runs".into(), json!(latency.len()));
+    figures.insert("warmup_runs".into(), json!(warmed.latencies.len()));
     figures.insert("errors".into(), json!(outcome.errors));
     figures.insert(
         "runs_per_s".into(),

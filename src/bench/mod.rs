@@ -6,9 +6,10 @@
 //! engine reports the run ended, which is after its last events were committed.
 //!
 //! Modules in reading order: the JSON line and what it records about the machine;
-//! the statistics; the harness (engine, database, simulated model, graphs); the
+//! the statistics; PostgreSQL's own counts of the work; the harness (engine, database, simulated model, graphs); the
 //! in-process workloads; the HTTP workloads.
 
+pub(crate) mod db_work;
 pub(crate) mod harness;
 pub(crate) mod http;
 pub(crate) mod line;

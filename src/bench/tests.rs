@@ -157,3 +157,68 @@ async fn quick_w1_runs_on_sqlite_through_the_engine_with_one_call_per_task() {
     assert!(per_task > 0.0 && single > 0.0, "{value}");
     assert!(value["per_task_us_min"].as_f64().unwrap() <= per_task);
 }
+
+/// The PostgreSQL server `BATON_TEST_DATABASE_URL` names, if any (CI sets it).
+fn postgres_admin_url() -> Option<String> {
+    #[expect(clippy::disallowed_methods, reason = "a test reads its own setting")]
+    let url = std::env::var("BATON_TEST_DATABASE_URL");
+    url.ok().filter(|url| !url.trim().is_empty())
+}
+
+/// What a connection wrote is in PostgreSQL's counts of its database once it has
+/// closed, although its backend reports them only as it ends, after the client has
+/// gone: `read_once_closed` waits for that.
+#[tokio::test]
+async fn db_counts_hold_what_a_closed_connection_wrote() {
+    use sqlx::{Connection, PgConnection};
+
+    use super::db_work::DbCounts;
+
+    let Some(admin_url) = postgres_admin_url() else {
+        return;
+    };
+    let db = baton_journal::TestDb::postgres(&admin_url).await.unwrap();
+    let name = db.postgres_name().unwrap().to_owned();
+    // The table is made first: making it inserts rows into the catalogues.
+    let mut conn = PgConnection::connect(db.url()).await.unwrap();
+    sqlx::query("create table counted (id integer primary key, n integer not null)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let before = DbCounts::read_once_closed(&admin_url, &name).await.unwrap();
+
+    let mut conn = PgConnection::connect(db.url()).await.unwrap();
+    for sql in [
+        "insert into counted values (1, 0), (2, 0), (3, 0)",
+        "update counted set n = 1 where id < 3",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    let mut reading = tokio::spawn({
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        async move { DbCounts::read_once_closed(&admin_url, &name).await }
+    });
+    // It waits while the connection is open (the bound only limits how long this
+    // test looks: a reading that does not wait ends at once).
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut reading).await;
+    assert!(
+        early.is_err(),
+        "read while a connection was open: {early:?}"
+    );
+    conn.close().await.unwrap();
+    let counted = reading.await.unwrap().unwrap().since(before);
+
+    assert_eq!((counted.rows_inserted, counted.rows_updated), (3, 2));
+    assert!(counted.transactions >= 2, "{counted:?}");
+    assert!(
+        counted.wal_records > 0 && counted.wal_bytes > 0.0,
+        "{counted:?}"
+    );
+    let mut figures = serde_json::Map::new();
+    counted.insert_per_run(2, &mut figures);
+    assert_eq!(figures["db_runs_counted"], 2);
+    assert_eq!(figures["db_rows_inserted_per_run"], 1.5);
+    assert_eq!(figures["db_rows_updated_per_run"], 1.0);
+    db.cleanup().await.unwrap();
+}

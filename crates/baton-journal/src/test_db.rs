@@ -121,6 +121,14 @@ impl TestDb {
         }
     }
 
+    /// The PostgreSQL database's name (`None` on SQLite).
+    pub fn postgres_name(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Sqlite { .. } => None,
+            Kind::Postgres { name, .. } => Some(name),
+        }
+    }
+
     /// Removes the database: deletes the temporary folder, or drops the PostgreSQL
     /// database (ending any connection still open to it).
     pub async fn cleanup(mut self) -> Result<(), TestDbError> {
