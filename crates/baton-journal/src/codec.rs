@@ -20,6 +20,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::error::corrupt;
+use crate::queue::EncodedEvent;
 
 /// The columns of a run, in one order for both backends (a literal, for `concat!`).
 macro_rules! run_columns {
@@ -160,14 +161,21 @@ pub(crate) fn with_stored_plan(
 
 /// A batch's events as rows of `events`: each row a stretch of one run's log, events
 /// with consecutive numbers. A run's commits go through one writer in order (its
-/// `CommitChain`), so its events in a batch are one stretch and take one row. A
-/// row's `seq`, `type` and `ts` are those of its last event, and its `data` is the
-/// event's JSON object when it holds one, a JSON array of them in `seq` order
-/// otherwise ([`events_of_row`] reads either). PostgreSQL's cost is per row, not per
-/// byte (BENCHMARKS.md), and a 5-task run's 26 events take about 8 rows.
-pub(crate) struct EventRow<'a> {
-    /// The row's last event.
-    pub(crate) last: &'a Event,
+/// `CommitChain`), and a new run's creation goes ahead of them, so its events in a
+/// batch are one stretch and take one row. A row's `seq`, `type` and `ts` are those of
+/// its last event, and its `data` is the event's JSON object when it holds one, a JSON
+/// array of them in `seq` order otherwise ([`events_of_row`] reads either).
+/// PostgreSQL's cost is per row, not per byte (BENCHMARKS.md), and a 5-task run's 26
+/// events take about 4 rows.
+pub(crate) struct EventRow {
+    /// The run.
+    pub(crate) run_id: RunId,
+    /// The `seq` of its last event.
+    pub(crate) seq: u64,
+    /// The type of its last event.
+    pub(crate) kind: &'static str,
+    /// When its last event happened.
+    pub(crate) ts: OffsetDateTime,
     /// The `seq` of its first event (stored as `first_seq`): a row holds exactly the
     /// events from it to `seq`, so two rows overlap only where they hold the same
     /// event, which the inserts check for.
@@ -176,41 +184,68 @@ pub(crate) struct EventRow<'a> {
     pub(crate) data: String,
 }
 
-/// Groups a batch's events (each checked by [`event_json`]) into rows: an event joins
-/// its run's latest row when that row ends just before it, or starts a new one.
-pub(crate) fn event_rows<'a>(events: &[&'a Event]) -> Result<Vec<EventRow<'a>>, JournalError> {
-    let mut rows: Vec<EventRow<'a>> = Vec::new();
+/// Groups a batch's events into rows: first the events of the runs it creates
+/// (encoded when they were queued), then those of its commits (each checked by
+/// [`event_json`]). An event joins its run's latest row when that row ends just
+/// before it, or starts a new one.
+pub(crate) fn event_rows<'a>(
+    created: impl IntoIterator<Item = &'a EncodedEvent>,
+    events: &[&Event],
+) -> Result<Vec<EventRow>, JournalError> {
+    let mut rows = Vec::new();
     // Each run's latest row.
-    let mut latest: HashMap<RunId, usize> = HashMap::new();
+    let mut latest = HashMap::new();
+    for event in created {
+        let row = EventRow {
+            run_id: event.run_id,
+            seq: event.seq,
+            kind: event.kind,
+            ts: event.ts,
+            first_seq: event.seq,
+            data: event.data.clone(),
+        };
+        add_to_rows(&mut rows, &mut latest, row);
+    }
     for &event in events {
-        let json = event_json(event)?;
-        let before = latest
-            .get(&event.run_id)
-            .map(|&index| &mut rows[index])
-            .filter(|row| row.last.seq.checked_add(1) == Some(event.seq));
-        match before {
-            Some(row) => {
-                if row.first_seq == row.last.seq {
-                    row.data.insert(0, '[');
-                } else {
-                    row.data.pop();
-                }
-                row.data.push(',');
-                row.data.push_str(&json);
-                row.data.push(']');
-                row.last = event;
-            }
-            None => {
-                latest.insert(event.run_id, rows.len());
-                rows.push(EventRow {
-                    last: event,
-                    first_seq: event.seq,
-                    data: json,
-                });
-            }
-        }
+        let row = EventRow {
+            run_id: event.run_id,
+            seq: event.seq,
+            kind: event.name(),
+            ts: event.ts,
+            first_seq: event.seq,
+            data: event_json(event)?,
+        };
+        add_to_rows(&mut rows, &mut latest, row);
     }
     Ok(rows)
+}
+
+/// Adds a row of one event to the rows, joining its run's latest row when that row
+/// ends just before it (see [`event_rows`]).
+fn add_to_rows(rows: &mut Vec<EventRow>, latest: &mut HashMap<RunId, usize>, event: EventRow) {
+    let before = latest
+        .get(&event.run_id)
+        .map(|&index| &mut rows[index])
+        .filter(|row| row.seq.checked_add(1) == Some(event.seq));
+    match before {
+        Some(row) => {
+            if row.first_seq == row.seq {
+                row.data.insert(0, '[');
+            } else {
+                row.data.pop();
+            }
+            row.data.push(',');
+            row.data.push_str(&event.data);
+            row.data.push(']');
+            row.seq = event.seq;
+            row.kind = event.kind;
+            row.ts = event.ts;
+        }
+        None => {
+            latest.insert(event.run_id, rows.len());
+            rows.push(event);
+        }
+    }
 }
 
 /// The events a stored row of `events` holds (see [`EventRow`]): one, or several

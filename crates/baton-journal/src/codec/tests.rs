@@ -1,12 +1,13 @@
 //! Tests of the column codec shared by both backends.
 
+use baton_core::event::Event;
 use baton_core::status::RunStatus;
 use time::macros::datetime;
 
 use super::{
-    event_json, event_rows, events_after_in, events_of_row, first_per_key, from_db_u32,
-    from_db_u64, last_per_key, parse_sqlite_time, sqlite_time, tenant_from_db, tenant_to_db,
-    to_db_int,
+    EncodedEvent, event_json, event_rows, events_after_in, events_of_row, first_per_key,
+    from_db_u32, from_db_u64, last_per_key, parse_sqlite_time, sqlite_time, tenant_from_db,
+    tenant_to_db, to_db_int,
 };
 
 #[test]
@@ -115,6 +116,9 @@ fn an_event_with_a_number_json_cannot_hold_is_refused_and_others_read_back_the_s
     assert_eq!(back, event);
 }
 
+/// No new run's events.
+const NONE_CREATED: &[EncodedEvent] = &[];
+
 fn delta(run_id: baton_core::ids::RunId, seq: u64) -> baton_core::event::Event {
     baton_core::event::Event {
         run_id,
@@ -137,11 +141,11 @@ fn a_runs_consecutive_events_share_a_row_and_read_back_one_by_one() {
     let events = [delta(a, 2), delta(b, 9), delta(a, 3), delta(a, 5)];
     let refs: Vec<&_> = events.iter().collect();
 
-    let rows = event_rows(&refs).expect("rows");
+    let rows = event_rows(NONE_CREATED, &refs).expect("rows");
 
     let shape: Vec<(RunId, u64, u64)> = rows
         .iter()
-        .map(|row| (row.last.run_id, row.first_seq, row.last.seq))
+        .map(|row| (row.run_id, row.first_seq, row.seq))
         .collect();
     assert_eq!(shape, [(a, 2, 3), (b, 9, 9), (a, 5, 5)]);
     assert!(rows[0].data.starts_with('['), "several events: an array");
@@ -162,7 +166,7 @@ fn events_after_a_seq_are_cut_from_rows_of_several() {
     let second: Vec<&_> = events[4..].iter().collect();
     let rows: Vec<String> = [first, second]
         .iter()
-        .flat_map(|part| event_rows(part).expect("rows"))
+        .flat_map(|part| event_rows(NONE_CREATED, part).expect("rows"))
         .map(|row| row.data)
         .collect();
     let read = |after, limit| {
@@ -174,4 +178,48 @@ fn events_after_a_seq_are_cut_from_rows_of_several() {
     assert_eq!(read(5, 100), events[5..]);
     assert!(read(6, 100).is_empty());
     assert!(read(0, 0).is_empty());
+}
+
+#[test]
+fn a_new_runs_first_events_share_a_row_with_its_commits_events() {
+    use baton_core::ids::RunId;
+
+    let (a, b) = (RunId::new(), RunId::new());
+    let encoded = |event: &Event| EncodedEvent {
+        run_id: event.run_id,
+        seq: event.seq,
+        kind: event.name(),
+        ts: event.ts,
+        data: event_json(event).expect("an event that encodes"),
+    };
+    // Run a is created with events 1 and 2, and its commits bring 3 and 4; run b is
+    // created with event 1, and its commit's event 3 does not follow it.
+    let a_events: Vec<Event> = (1..=4).map(|seq| delta(a, seq)).collect();
+    let (b1, b3) = (delta(b, 1), delta(b, 3));
+    let created = [encoded(&a_events[0]), encoded(&a_events[1]), encoded(&b1)];
+    let committed = [&a_events[2], &b3, &a_events[3]];
+
+    let rows = event_rows(&created, &committed).expect("rows");
+
+    let shape: Vec<(RunId, u64, u64, &str)> = rows
+        .iter()
+        .map(|row| (row.run_id, row.first_seq, row.seq, row.kind))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (a, 1, 4, "task_delta"),
+            (b, 1, 1, "task_delta"),
+            (b, 3, 3, "task_delta")
+        ]
+    );
+    assert_eq!(
+        events_of_row(&rows[0].data).expect("the row reads back"),
+        a_events
+    );
+    assert_eq!(rows[0].ts, a_events[3].ts);
+    assert_eq!(
+        events_of_row(&rows[1].data).expect("the row reads back"),
+        [b1]
+    );
 }

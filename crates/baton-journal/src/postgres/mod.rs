@@ -30,7 +30,7 @@ use crate::codec::{
 };
 use crate::config::{JournalConfig, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
-use crate::queue::{Backend, EncodedEvent, Job, Keep, QueuedRun, WriteQueue, commits_of};
+use crate::queue::{Backend, Job, Keep, QueuedRun, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{POSTGRES_MIGRATOR, migrations};
 use rows::Columns;
@@ -556,9 +556,10 @@ with new_run as (
 ),
 new_events as (
     insert into events (run_id, seq, type, ts, data, first_seq)
-    select e.run_id, e.seq, e.type, e.ts, e.data, e.seq
-    from unnest($8::uuid[], $9::bigint[], $10::text[], $11::timestamptz[], $12::text[])
-        as e (run_id, seq, type, ts, data)
+    select e.run_id, e.seq, e.type, e.ts, e.data, e.first_seq
+    from unnest($8::uuid[], $9::bigint[], $10::text[], $11::timestamptz[], $12::text[],
+        $13::bigint[])
+        as e (run_id, seq, type, ts, data, first_seq)
     where exists (select 1 from new_run)
     on conflict (run_id, seq) do nothing
 )
@@ -860,9 +861,10 @@ async fn create_run(
     conn: &mut PgConnection,
     run: &QueuedRun,
 ) -> Result<Result<(), JournalError>, JournalError> {
-    let mut events = EventColumns::with_capacity(run.events.len());
-    for event in &run.events {
-        events.push_encoded(event);
+    let rows = event_rows(&run.events, &[])?;
+    let mut events = EventColumns::with_capacity(rows.len());
+    for row in rows {
+        events.push(row);
     }
     let tenant = tenant_to_db(run.tenant.as_deref());
     let inserted = sqlx::query(CREATE_RUN_SQL)
@@ -878,6 +880,7 @@ async fn create_run(
         .bind(&events.types)
         .bind(&events.ts)
         .bind(&events.data)
+        .bind(&events.first_seqs)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_error)?;
@@ -927,9 +930,6 @@ impl<'a> CommitColumns<'a> {
         let merged = Merged::new(commits);
         let mut updates = merged.runs;
         let mut new_runs = NewRunColumns::with_capacity(creates.len());
-        let n_events = creates.iter().map(|run| run.events.len()).sum::<usize>();
-        let rows = event_rows(&merged.events)?;
-        let mut events = EventColumns::with_capacity(n_events + rows.len());
         for &run in creates {
             // A new run's last state goes into its insert, not into the updates.
             let last = updates
@@ -937,10 +937,10 @@ impl<'a> CommitColumns<'a> {
                 .position(|(state, _)| state.id == run.id)
                 .map(|index| updates.remove(index));
             new_runs.push(run, last)?;
-            for event in &run.events {
-                events.push_encoded(event);
-            }
         }
+        // A new run's first events share a row with those its commits add.
+        let rows = event_rows(creates.iter().flat_map(|run| &run.events), &merged.events)?;
+        let mut events = EventColumns::with_capacity(rows.len());
         for row in rows {
             events.push(row);
         }
@@ -1207,24 +1207,13 @@ impl EventColumns {
     }
 
     /// Adds a row of a run's events.
-    fn push(&mut self, row: EventRow<'_>) {
-        let last = row.last;
+    fn push(&mut self, row: EventRow) {
         self.data.push(row.data);
-        self.run_ids.push(last.run_id.as_uuid());
-        self.seqs.push(to_db_int(last.seq));
-        self.types.push(last.name());
-        self.ts.push(stored_time(last.ts));
+        self.run_ids.push(row.run_id.as_uuid());
+        self.seqs.push(to_db_int(row.seq));
+        self.types.push(row.kind);
+        self.ts.push(stored_time(row.ts));
         self.first_seqs.push(to_db_int(row.first_seq));
-    }
-
-    /// Adds an event a new run brought along, encoded when it was queued.
-    fn push_encoded(&mut self, event: &EncodedEvent) {
-        self.data.push(event.data.clone());
-        self.run_ids.push(event.run_id.as_uuid());
-        self.seqs.push(to_db_int(event.seq));
-        self.types.push(event.kind);
-        self.ts.push(stored_time(event.ts));
-        self.first_seqs.push(to_db_int(event.seq));
     }
 }
 

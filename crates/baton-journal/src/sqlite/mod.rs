@@ -162,12 +162,12 @@ impl SqliteStore {
     }
 }
 
-/// A new run with its first events, encoded for SQLite.
+/// A new run, encoded for SQLite (its first events go with the batch's rows, or with
+/// its own statements when its idempotency key may be taken).
 struct NewRunValues<'a> {
     run: &'a QueuedRun,
     id: String,
     created_at: String,
-    events: Vec<EventValues>,
 }
 
 impl<'a> NewRunValues<'a> {
@@ -176,11 +176,6 @@ impl<'a> NewRunValues<'a> {
             run,
             id: run.id.to_string(),
             created_at: sqlite_time(run.created_at)?,
-            events: run
-                .events
-                .iter()
-                .map(EventValues::encoded)
-                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -211,8 +206,8 @@ impl<'a> NewRunValues<'a> {
         }
     }
 
-    /// Inserts the rest: the run's request and its first events.
-    async fn insert_rest<'q>(
+    /// Inserts the run's request, beside its row.
+    async fn insert_request<'q>(
         &'q self,
         script: &mut Script<'q>,
         conn: &mut SqliteConnection,
@@ -223,8 +218,7 @@ impl<'a> NewRunValues<'a> {
             .push_bind(self.id.as_str())
             .push_bind(self.run.request.as_str())
             .push_unseparated(")");
-        script.pushed(conn, 1).await?;
-        insert_events(script, conn, &self.events).await
+        script.pushed(conn, 1).await
     }
 }
 
@@ -256,8 +250,13 @@ async fn create_run(
         let existing = RunId::from_str(&existing).map_err(|error| corrupt("run id", error))?;
         return Ok(Err(JournalError::IdempotencyKeyTaken { existing }));
     }
+    let events = event_rows(&run.run.events, &[])?
+        .into_iter()
+        .map(EventValues::new)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut rest = Script::new();
-    run.insert_rest(&mut rest, conn).await?;
+    run.insert_request(&mut rest, conn).await?;
+    insert_events(&mut rest, conn, &events).await?;
     rest.send(conn).await?;
     Ok(Ok(()))
 }
@@ -725,7 +724,6 @@ impl Backend for Writer {
         // Encode everything first, so that nothing can fail half-way for want of a
         // value and the write lock is held only for the writes.
         let commits = commits_of(jobs);
-        let rows = Rows::new(&Merged::new(&commits))?;
         let creates = jobs
             .iter()
             .filter_map(|job| match job {
@@ -733,7 +731,15 @@ impl Backend for Writer {
                 Job::Commit(_) => None,
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if creates.iter().any(|run| run.run.idempotency_key.is_some()) {
+        let keyed = creates.iter().any(|run| run.run.idempotency_key.is_some());
+        // Runs that nothing can refuse bring their first events into the batch's rows,
+        // where they share a row with those of the runs' commits.
+        let created = creates
+            .iter()
+            .filter(|_| !keyed)
+            .flat_map(|run| &run.run.events);
+        let rows = Rows::new(&Merged::new(&commits), created)?;
+        if keyed {
             // Whether a run is stored depends on what is: statement by statement.
             let mut tx = conn.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
             let mut outcomes = Vec::with_capacity(jobs.len());
@@ -761,7 +767,7 @@ impl Backend for Writer {
             for run in &creates {
                 run.insert_run(&mut script, false);
                 script.pushed(&mut *conn, 1).await?;
-                run.insert_rest(&mut script, &mut *conn).await?;
+                run.insert_request(&mut script, &mut *conn).await?;
             }
             rows.push(&mut script, &mut *conn).await?;
             script.statement("commit");
@@ -792,7 +798,12 @@ struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
-    fn new(merged: &Merged<'a>) -> Result<Self, JournalError> {
+    /// The rows of merged commits, with the first events of the runs the batch
+    /// creates.
+    fn new<'c>(
+        merged: &Merged<'a>,
+        created: impl IntoIterator<Item = &'c EncodedEvent>,
+    ) -> Result<Self, JournalError> {
         Ok(Rows {
             runs: merged
                 .runs
@@ -809,7 +820,7 @@ impl<'a> Rows<'a> {
                 .iter()
                 .map(|attempt| AttemptValues::new(attempt))
                 .collect::<Result<_, _>>()?,
-            events: event_rows(&merged.events)?
+            events: event_rows(created, &merged.events)?
                 .into_iter()
                 .map(EventValues::new)
                 .collect::<Result<_, _>>()?,
@@ -874,27 +885,14 @@ struct EventValues {
 
 impl EventValues {
     /// A row of a run's events.
-    fn new(row: EventRow<'_>) -> Result<Self, JournalError> {
-        let last = row.last;
+    fn new(row: EventRow) -> Result<Self, JournalError> {
         Ok(EventValues {
-            run_id: last.run_id.to_string(),
-            seq: to_db_int(last.seq),
-            kind: last.name(),
-            ts: sqlite_time(last.ts)?,
+            run_id: row.run_id.to_string(),
+            seq: to_db_int(row.seq),
+            kind: row.kind,
+            ts: sqlite_time(row.ts)?,
             data: row.data,
             first_seq: to_db_int(row.first_seq),
-        })
-    }
-
-    /// An event a new run brought along, encoded when it was queued.
-    fn encoded(event: &EncodedEvent) -> Result<Self, JournalError> {
-        Ok(EventValues {
-            run_id: event.run_id.to_string(),
-            seq: to_db_int(event.seq),
-            kind: event.kind,
-            ts: sqlite_time(event.ts)?,
-            data: event.data.clone(),
-            first_seq: to_db_int(event.seq),
         })
     }
 }

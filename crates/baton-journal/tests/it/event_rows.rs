@@ -7,7 +7,7 @@
 
 use baton_core::event::{Event, EventPayload};
 use baton_core::ids::{RunId, TaskId};
-use baton_core::journal::{Commit, Journal, NewRun};
+use baton_core::journal::{Commit, CommitChain, Journal, NewRun, Urgency};
 use baton_core::status::RunStatus;
 use baton_journal::TestDb;
 use sqlx::{Connection, PgConnection, SqliteConnection};
@@ -36,28 +36,38 @@ async fn stored_rows(db: &TestDb, run_id: RunId) -> Rows {
     }
 }
 
+/// A new run, with an idempotency key (also its request hash) or without.
+fn new_run(key: Option<String>) -> NewRun {
+    NewRun {
+        id: RunId::new(),
+        tenant: None,
+        request: serde_json::json!({"prompt": "Name three rivers."}),
+        idempotency_key: key.clone(),
+        request_hash: key,
+        status: RunStatus::Queued,
+        created_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+/// A run's event number `seq`.
+fn delta(run_id: RunId, seq: u64) -> Event {
+    Event {
+        run_id,
+        seq,
+        ts: time::OffsetDateTime::now_utc(),
+        payload: EventPayload::TaskDelta {
+            task_id: TaskId::parse("t1").expect("a valid id"),
+            text: format!("part {seq}"),
+        },
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commits_events_take_one_row() {
     for db in both_dbs().await {
         let store = migrated_store(&db).await;
-        let run = NewRun {
-            id: RunId::new(),
-            tenant: None,
-            request: serde_json::json!({"prompt": "Name three rivers."}),
-            idempotency_key: None,
-            request_hash: None,
-            status: RunStatus::Queued,
-            created_at: time::OffsetDateTime::now_utc(),
-        };
-        let event = |seq| Event {
-            run_id: run.id,
-            seq,
-            ts: time::OffsetDateTime::now_utc(),
-            payload: EventPayload::TaskDelta {
-                task_id: TaskId::parse("t1").expect("a valid id"),
-                text: format!("part {seq}"),
-            },
-        };
+        let run = new_run(None);
+        let event = |seq| delta(run.id, seq);
         store
             .create_run(&run, &[event(1)])
             .await
@@ -80,6 +90,55 @@ async fn a_commits_events_take_one_row() {
         );
         let read = store.events_after(run.id, 1, 100).await.expect("events");
         assert_eq!(read, five);
+        finish(store, db).await;
+    }
+}
+
+/// A new run queued with its first events, and its first commit: on a one-thread
+/// runtime both are queued before the writer takes either, so they are one batch.
+/// A run without an idempotency key shares one row of events with its commit; one
+/// with a key is stored by a statement of its own (the key may be taken), its
+/// events in their own row.
+#[tokio::test]
+async fn a_new_runs_events_share_a_row_with_its_first_commits() {
+    for db in both_dbs().await {
+        let store = migrated_store(&db).await;
+        for key in [None, Some("once".to_owned())] {
+            let run = new_run(key.clone());
+            let events: Vec<Event> = (1..=4).map(|seq| delta(run.id, seq)).collect();
+            let chain = CommitChain::for_run(run.id);
+            let (created, stored) = tokio::sync::oneshot::channel();
+            store.submit_run(
+                &chain,
+                run.clone(),
+                events[..1].to_vec(),
+                Urgency::Later,
+                Box::new(move |result, _| drop(created.send(result))),
+            );
+            let (done, committed) = tokio::sync::oneshot::channel();
+            store.submit(
+                &chain,
+                Commit {
+                    events: events[1..].to_vec(),
+                    ..Commit::default()
+                },
+                Urgency::Now,
+                Box::new(move |result, _| drop(done.send(result))),
+            );
+
+            stored.await.expect("an answer").expect("the run is stored");
+            committed
+                .await
+                .expect("an answer")
+                .expect("the commit lands");
+            let expected: Rows = match key {
+                None => vec![(4, Some(1))],
+                Some(_) => vec![(1, Some(1)), (4, Some(2))],
+            };
+            assert_eq!(stored_rows(&db, run.id).await, expected, "{}", db.url());
+            let read = store.events_after(run.id, 0, 100).await.expect("events");
+            assert_eq!(read, events, "{}", db.url());
+        }
         finish(store, db).await;
     }
 }
