@@ -194,7 +194,15 @@ fn a_new_runs_first_events_share_a_row_with_its_commits_events() {
     };
     // Run a is created with events 1 and 2, and its commits bring 3 and 4; run b is
     // created with event 1, and its commit's event 3 does not follow it.
-    let a_events: Vec<Event> = (1..=4).map(|seq| delta(a, seq)).collect();
+    // A row takes its type and time from its last event.
+    let mut a_events: Vec<Event> = (1..=4).map(|seq| delta(a, seq)).collect();
+    a_events[3].ts = datetime!(2026-11-21 10:00:01 UTC);
+    a_events[3].payload = baton_core::event::EventPayload::Plan {
+        phase: baton_core::event::PlanPhase::Started,
+        tasks: None,
+        fallback: false,
+        source: None,
+    };
     let (b1, b3) = (delta(b, 1), delta(b, 3));
     let created = [encoded(&a_events[0]), encoded(&a_events[1]), encoded(&b1)];
     let committed = [&a_events[2], &b3, &a_events[3]];
@@ -208,7 +216,7 @@ fn a_new_runs_first_events_share_a_row_with_its_commits_events() {
     assert_eq!(
         shape,
         [
-            (a, 1, 4, "task_delta"),
+            (a, 1, 4, "plan"),
             (b, 1, 1, "task_delta"),
             (b, 3, 3, "task_delta")
         ]
@@ -217,7 +225,7 @@ fn a_new_runs_first_events_share_a_row_with_its_commits_events() {
         events_of_row(&rows[0].data).expect("the row reads back"),
         a_events
     );
-    assert_eq!(rows[0].ts, a_events[3].ts);
+    assert_eq!(rows[0].ts, datetime!(2026-11-21 10:00:01 UTC));
     assert_eq!(
         events_of_row(&rows[1].data).expect("the row reads back"),
         [b1]
