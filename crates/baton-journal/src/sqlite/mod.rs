@@ -62,6 +62,14 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// The prepared statements the writer's connection keeps (sqlx keeps 100 by
+/// default). A batch's script is one statement text for its shape (how many runs,
+/// tasks, attempts and events it writes), so under varied load nearly every batch is
+/// a new text, and each prepared script holds hundreds of kilobytes: a hundred of
+/// them were most of the server's heap. A run of steady shape (a chain's batches)
+/// still finds its few texts kept.
+const WRITER_STATEMENTS: usize = 16;
+
 /// How a write transaction starts: taking the write lock at once, so it waits
 /// (up to the busy timeout) for another process instead of failing half-way.
 const BEGIN_WRITE: &str = "begin immediate";
@@ -114,7 +122,8 @@ impl SqliteStore {
             .connect_with(
                 base.clone()
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(synchronous),
+                    .synchronous(synchronous)
+                    .statement_cache_capacity(WRITER_STATEMENTS),
             )
             .await
             .map_err(db_error)?;
