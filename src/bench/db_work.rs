@@ -4,9 +4,7 @@
 //! timings do: a change to the journal shows in them in a single run.
 //!
 //! A backend hands its counts to the statistics when it ends (and now and then
-//! before), so they are read once every connection to the database has closed.
-
-use std::time::{Duration, Instant};
+//! before), so they are read once every connection to the database has ended.
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
@@ -14,11 +12,8 @@ use sqlx::{Connection, PgConnection};
 
 use crate::bench::stats::round;
 
-/// How long the connections of a stopped server may take to close.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How often whether they have is asked.
-const CLOSE_POLL: Duration = Duration::from_millis(20);
+/// How long PostgreSQL may take to end each connection still open (in ms).
+const END_TIMEOUT_MS: i64 = 10_000;
 
 /// PostgreSQL's counts at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -39,45 +34,25 @@ impl DbCounts {
     /// The counts of `database` (and the server's WAL) now, through a connection of
     /// its own to the server `admin_url` reaches.
     pub(crate) async fn read(admin_url: &str, database: &str) -> anyhow::Result<DbCounts> {
-        let mut conn = PgConnection::connect(admin_url)
-            .await
-            .context("cannot connect to PostgreSQL to read its statistics")?;
+        let mut conn = connect(admin_url).await?;
         let counts = read_on(&mut conn, database).await;
         let _closed = conn.close().await;
         counts
     }
 
-    /// The counts of `database` once no connection to it is left (each has
-    /// reported its counts as it ended), waiting up to [`CLOSE_TIMEOUT`] for them
-    /// to close.
-    pub(crate) async fn read_once_closed(
+    /// The counts of `database` once no connection to it is left: those still open
+    /// (a stopped server's, on their way out) are ended, and PostgreSQL waits for
+    /// each to exit (`pg_terminate_backend` with a timeout), by which time it has
+    /// reported its counts.
+    pub(crate) async fn read_once_ended(
         admin_url: &str,
         database: &str,
     ) -> anyhow::Result<DbCounts> {
-        let mut conn = PgConnection::connect(admin_url)
-            .await
-            .context("cannot connect to PostgreSQL to read its statistics")?;
-        let counts = async {
-            let deadline = Instant::now() + CLOSE_TIMEOUT;
-            loop {
-                let open: i64 =
-                    sqlx::query_scalar("select count(*) from pg_stat_activity where datname = $1")
-                        .bind(database)
-                        .fetch_one(&mut conn)
-                        .await?;
-                if open == 0 {
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    bail!("{open} connections to {database} stayed open");
-                }
-                tokio::time::sleep(CLOSE_POLL).await;
-            }
-            read_on(&mut conn, database).await
-        }
-        .await;
+        let mut conn = connect(admin_url).await?;
+        let ended = end_connections(&mut conn, database).await;
         let _closed = conn.close().await;
-        counts
+        ended?;
+        DbCounts::read(admin_url, database).await
     }
 
     /// What was counted between `before` and `self`.
@@ -106,6 +81,31 @@ impl DbCounts {
             figures.insert(name.into(), json!(round(count / runs, 2)));
         }
     }
+}
+
+async fn connect(admin_url: &str) -> anyhow::Result<PgConnection> {
+    PgConnection::connect(admin_url)
+        .await
+        .context("cannot connect to PostgreSQL to read its statistics")
+}
+
+/// Ends every connection to `database`, waiting for each to exit.
+async fn end_connections(conn: &mut PgConnection, database: &str) -> anyhow::Result<()> {
+    // A connection that exits meanwhile makes `pg_terminate_backend` say false (and
+    // warn), so what is left is counted afterwards, in a statement of its own.
+    sqlx::query("select pg_terminate_backend(pid, $2) from pg_stat_activity where datname = $1")
+        .bind(database)
+        .bind(END_TIMEOUT_MS)
+        .execute(&mut *conn)
+        .await?;
+    let open: i64 = sqlx::query_scalar("select count(*) from pg_stat_activity where datname = $1")
+        .bind(database)
+        .fetch_one(&mut *conn)
+        .await?;
+    if open > 0 {
+        bail!("{open} connections to {database} did not end in {END_TIMEOUT_MS} ms");
+    }
+    Ok(())
 }
 
 async fn read_on(conn: &mut PgConnection, database: &str) -> anyhow::Result<DbCounts> {

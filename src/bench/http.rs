@@ -63,7 +63,7 @@ pub(crate) async fn run(spec: &Spec) -> anyhow::Result<Map<String, Value>> {
 
 /// Adds what PostgreSQL counted of the server's writes, per run (warm-up runs
 /// included: the counts cover the server's whole life), once its connections have
-/// closed. The counts inform, like every figure: when they cannot be read, the
+/// ended. The counts inform, like every figure: when they cannot be read, the
 /// line goes without them.
 async fn db_work(db: &TestDb, admin_url: &str, before: DbCounts, figures: &mut Map<String, Value>) {
     let Some(name) = db.postgres_name() else {
@@ -73,7 +73,7 @@ async fn db_work(db: &TestDb, admin_url: &str, before: DbCounts, figures: &mut M
         .iter()
         .filter_map(|field| figures.get(*field).and_then(Value::as_u64))
         .sum::<u64>();
-    match DbCounts::read_once_closed(admin_url, name).await {
+    match DbCounts::read_once_ended(admin_url, name).await {
         Ok(after) => after
             .since(before)
             .insert_per_run(usize::try_from(runs).unwrap_or(usize::MAX), figures),
