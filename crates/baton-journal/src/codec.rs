@@ -20,7 +20,6 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::error::corrupt;
-use crate::queue::EncodedEvent;
 
 /// The columns of a run, in one order for both backends (a literal, for `concat!`).
 macro_rules! run_columns {
@@ -167,6 +166,7 @@ pub(crate) fn with_stored_plan(
 /// array of them in `seq` order otherwise ([`events_of_row`] reads either).
 /// PostgreSQL's cost is per row, not per byte (BENCHMARKS.md), and a 5-task run's 26
 /// events take about 4 rows.
+#[derive(Clone)]
 pub(crate) struct EventRow {
     /// The run.
     pub(crate) run_id: RunId,
@@ -184,66 +184,73 @@ pub(crate) struct EventRow {
     pub(crate) data: String,
 }
 
-/// Groups a batch's events into rows: first the events of the runs it creates
-/// (encoded when they were queued), then those of its commits (each checked by
-/// [`event_json`]). An event joins its run's latest row when that row ends just
-/// before it, or starts a new one.
-pub(crate) fn event_rows<'a>(
-    created: impl IntoIterator<Item = &'a EncodedEvent>,
-    events: &[&Event],
-) -> Result<Vec<EventRow>, JournalError> {
-    let mut rows = Vec::new();
-    // Each run's latest row.
-    let mut latest = HashMap::new();
-    for event in created {
-        let row = EventRow {
-            run_id: event.run_id,
-            seq: event.seq,
-            kind: event.kind,
-            ts: event.ts,
-            first_seq: event.seq,
-            data: event.data.clone(),
-        };
-        add_to_rows(&mut rows, &mut latest, row);
-    }
-    for &event in events {
-        let row = EventRow {
+impl EventRow {
+    /// The row of one event (checked by [`event_json`]).
+    pub(crate) fn of(event: &Event) -> Result<Self, JournalError> {
+        Ok(EventRow {
             run_id: event.run_id,
             seq: event.seq,
             kind: event.name(),
             ts: event.ts,
             first_seq: event.seq,
             data: event_json(event)?,
-        };
-        add_to_rows(&mut rows, &mut latest, row);
+        })
+    }
+
+    /// The JSON text of its events without the brackets around several.
+    fn inner(&self) -> &str {
+        if self.first_seq == self.seq {
+            &self.data
+        } else {
+            &self.data[1..self.data.len() - 1]
+        }
+    }
+}
+
+/// Groups a batch's events into rows: first the rows of the runs it creates (made
+/// when they were queued), then the events of its commits. A row joins its run's
+/// latest row when that one ends just before it, or stays a row of its own.
+pub(crate) fn event_rows<'a>(
+    created: impl IntoIterator<Item = &'a EventRow>,
+    events: &[&Event],
+) -> Result<Vec<EventRow>, JournalError> {
+    let mut rows = Vec::new();
+    // Each run's latest row.
+    let mut latest = HashMap::new();
+    for row in created {
+        add_to_rows(&mut rows, &mut latest, row.clone());
+    }
+    for &event in events {
+        add_to_rows(&mut rows, &mut latest, EventRow::of(event)?);
     }
     Ok(rows)
 }
 
-/// Adds a row of one event to the rows, joining its run's latest row when that row
-/// ends just before it (see [`event_rows`]).
-fn add_to_rows(rows: &mut Vec<EventRow>, latest: &mut HashMap<RunId, usize>, event: EventRow) {
+/// Adds a row to the rows, joining its run's latest row when that one ends just
+/// before it (see [`event_rows`]).
+fn add_to_rows(rows: &mut Vec<EventRow>, latest: &mut HashMap<RunId, usize>, next: EventRow) {
     let before = latest
-        .get(&event.run_id)
+        .get(&next.run_id)
         .map(|&index| &mut rows[index])
-        .filter(|row| row.seq.checked_add(1) == Some(event.seq));
+        .filter(|row| row.seq.checked_add(1) == Some(next.first_seq));
     match before {
         Some(row) => {
+            // In place: a run's row in a wide batch takes thousands of events.
             if row.first_seq == row.seq {
                 row.data.insert(0, '[');
             } else {
                 row.data.pop();
             }
             row.data.push(',');
-            row.data.push_str(&event.data);
+            row.data.push_str(next.inner());
             row.data.push(']');
-            row.seq = event.seq;
-            row.kind = event.kind;
-            row.ts = event.ts;
+            row.seq = next.seq;
+            row.kind = next.kind;
+            row.ts = next.ts;
         }
         None => {
-            latest.insert(event.run_id, rows.len());
-            rows.push(event);
+            latest.insert(next.run_id, rows.len());
+            rows.push(next);
         }
     }
 }

@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::{event_json, to_json};
+use crate::codec::{EventRow, event_rows, to_json};
 use crate::error::db_error;
 
 /// The most writes in one transaction.
@@ -73,16 +73,8 @@ pub(crate) struct QueuedRun {
     pub(crate) request_hash: Option<String>,
     pub(crate) status: RunStatus,
     pub(crate) created_at: OffsetDateTime,
-    pub(crate) events: Vec<EncodedEvent>,
-}
-
-/// An event with its JSON text (see [`event_json`]).
-pub(crate) struct EncodedEvent {
-    pub(crate) run_id: RunId,
-    pub(crate) seq: u64,
-    pub(crate) kind: &'static str,
-    pub(crate) ts: OffsetDateTime,
-    pub(crate) data: String,
+    /// Its first events, as rows of `events` (see [`event_rows`]).
+    pub(crate) events: Vec<EventRow>,
 }
 
 impl QueuedRun {
@@ -96,22 +88,7 @@ impl QueuedRun {
             request_hash: run.request_hash.clone(),
             status: run.status,
             created_at: run.created_at,
-            events: events
-                .iter()
-                .map(EncodedEvent::new)
-                .collect::<Result<_, _>>()?,
-        })
-    }
-}
-
-impl EncodedEvent {
-    fn new(event: &Event) -> Result<Self, JournalError> {
-        Ok(EncodedEvent {
-            run_id: event.run_id,
-            seq: event.seq,
-            kind: event.name(),
-            ts: event.ts,
-            data: event_json(event)?,
+            events: event_rows([], &events.iter().collect::<Vec<_>>())?,
         })
     }
 }

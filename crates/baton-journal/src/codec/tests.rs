@@ -5,9 +5,9 @@ use baton_core::status::RunStatus;
 use time::macros::datetime;
 
 use super::{
-    EncodedEvent, event_json, event_rows, events_after_in, events_of_row, first_per_key,
-    from_db_u32, from_db_u64, last_per_key, parse_sqlite_time, sqlite_time, tenant_from_db,
-    tenant_to_db, to_db_int,
+    EventRow, event_json, event_rows, events_after_in, events_of_row, first_per_key, from_db_u32,
+    from_db_u64, last_per_key, parse_sqlite_time, sqlite_time, tenant_from_db, tenant_to_db,
+    to_db_int,
 };
 
 #[test]
@@ -117,7 +117,7 @@ fn an_event_with_a_number_json_cannot_hold_is_refused_and_others_read_back_the_s
 }
 
 /// No new run's events.
-const NONE_CREATED: &[EncodedEvent] = &[];
+const NONE_CREATED: &[EventRow] = &[];
 
 fn delta(run_id: baton_core::ids::RunId, seq: u64) -> baton_core::event::Event {
     baton_core::event::Event {
@@ -185,13 +185,7 @@ fn a_new_runs_first_events_share_a_row_with_its_commits_events() {
     use baton_core::ids::RunId;
 
     let (a, b) = (RunId::new(), RunId::new());
-    let encoded = |event: &Event| EncodedEvent {
-        run_id: event.run_id,
-        seq: event.seq,
-        kind: event.name(),
-        ts: event.ts,
-        data: event_json(event).expect("an event that encodes"),
-    };
+    let encoded = |event: &Event| EventRow::of(event).expect("an event that encodes");
     // Run a is created with events 1 and 2, and its commits bring 3 and 4; run b is
     // created with event 1, and its commit's event 3 does not follow it.
     // A row takes its type and time from its last event.
@@ -204,7 +198,9 @@ fn a_new_runs_first_events_share_a_row_with_its_commits_events() {
         source: None,
     };
     let (b1, b3) = (delta(b, 1), delta(b, 3));
-    let created = [encoded(&a_events[0]), encoded(&a_events[1]), encoded(&b1)];
+    // A created run's events come as rows already, as `QueuedRun` groups them.
+    let mut created = event_rows(NONE_CREATED, &[&a_events[0], &a_events[1]]).expect("rows");
+    created.push(encoded(&b1));
     let committed = [&a_events[2], &b3, &a_events[3]];
 
     let rows = event_rows(&created, &committed).expect("rows");

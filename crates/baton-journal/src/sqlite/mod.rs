@@ -35,7 +35,7 @@ use crate::codec::{
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
-use crate::queue::{Backend, EncodedEvent, Job, Keep, QueuedRun, WriteQueue, commits_of};
+use crate::queue::{Backend, Job, Keep, QueuedRun, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{SQLITE_MIGRATOR, migrations};
 
@@ -811,7 +811,7 @@ impl<'a> Rows<'a> {
     /// creates.
     fn new<'c>(
         merged: &Merged<'a>,
-        created: impl IntoIterator<Item = &'c EncodedEvent>,
+        created: impl IntoIterator<Item = &'c EventRow>,
     ) -> Result<Self, JournalError> {
         Ok(Rows {
             runs: merged
