@@ -861,10 +861,9 @@ async fn create_run(
     conn: &mut PgConnection,
     run: &QueuedRun,
 ) -> Result<Result<(), JournalError>, JournalError> {
-    let rows = event_rows(&run.events, &[])?;
-    let mut events = EventColumns::with_capacity(rows.len());
-    for row in rows {
-        events.push(row);
+    let mut events = EventColumns::with_capacity(run.events.len());
+    for row in &run.events {
+        events.push(row.clone());
     }
     let tenant = tenant_to_db(run.tenant.as_deref());
     let inserted = sqlx::query(CREATE_RUN_SQL)

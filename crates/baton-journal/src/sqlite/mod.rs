@@ -259,8 +259,11 @@ async fn create_run(
         let existing = RunId::from_str(&existing).map_err(|error| corrupt("run id", error))?;
         return Ok(Err(JournalError::IdempotencyKeyTaken { existing }));
     }
-    let events = event_rows(&run.run.events, &[])?
-        .into_iter()
+    let events = run
+        .run
+        .events
+        .iter()
+        .cloned()
         .map(EventValues::new)
         .collect::<Result<Vec<_>, _>>()?;
     let mut rest = Script::new();
@@ -743,11 +746,11 @@ impl Backend for Writer {
         let keyed = creates.iter().any(|run| run.run.idempotency_key.is_some());
         // Runs that nothing can refuse bring their first events into the batch's rows,
         // where they share a row with those of the runs' commits.
-        let created = creates
-            .iter()
-            .filter(|_| !keyed)
-            .flat_map(|run| &run.run.events);
-        let rows = Rows::new(&Merged::new(&commits), created)?;
+        let created: &[NewRunValues<'_>] = if keyed { &[] } else { &creates };
+        let rows = Rows::new(
+            &Merged::new(&commits),
+            created.iter().flat_map(|run| &run.run.events),
+        )?;
         if keyed {
             // Whether a run is stored depends on what is: statement by statement.
             let mut tx = conn.begin_with(BEGIN_WRITE).await.map_err(db_error)?;
