@@ -43,12 +43,13 @@ pub(crate) async fn runs(sources: &Sources, command: RunsCommand) -> anyhow::Res
                 output::line("no runs");
             }
             for run in runs {
-                let prompt = run
-                    .request
-                    .get("prompt")
-                    .and_then(|p| p.as_str())
-                    .unwrap_or("(workflow)");
-                let prompt: String = prompt.chars().take(60).collect();
+                let prompt = run.prompt();
+                let prompt: String = prompt
+                    .as_deref()
+                    .unwrap_or("(workflow)")
+                    .chars()
+                    .take(60)
+                    .collect();
                 output::line(&format!(
                     "{}  {:<10}  {}  {prompt}",
                     run.id,

@@ -131,7 +131,7 @@ pub enum EventPayload {
     RunCreated {
         /// The request as accepted, with resolved options.
         #[schema(value_type = Object)]
-        request: serde_json::Value,
+        request: crate::encoded::EncodedJson,
     },
     /// The assessment is done.
     Confidence {

@@ -27,6 +27,7 @@ pub use committed::CommittedRun;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::encoded::EncodedJson;
 use crate::error::RunError;
 use crate::event::Event;
 use crate::graph::TaskSpec;
@@ -42,7 +43,7 @@ pub struct NewRun {
     /// The tenant that owns it (`None` when auth is off).
     pub tenant: Option<String>,
     /// The request as accepted, with resolved options (JSON).
-    pub request: serde_json::Value,
+    pub request: EncodedJson,
     /// The client's idempotency key, if any.
     pub idempotency_key: Option<String>,
     /// A hash of the request body, to tell a retried submission from a different one.
@@ -61,7 +62,7 @@ pub struct RunState {
     /// Its status.
     pub status: RunStatus,
     /// The plan, once made (`{"tasks": […]}`); `None` leaves the stored plan as it is.
-    pub plan: Option<serde_json::Value>,
+    pub plan: Option<EncodedJson>,
     /// The answer, once assembled.
     pub output: Option<String>,
     /// Why it did not succeed.
@@ -111,7 +112,7 @@ pub struct RunRecord {
     /// Its owner.
     pub tenant: Option<String>,
     /// The request as accepted.
-    pub request: serde_json::Value,
+    pub request: EncodedJson,
     /// The idempotency key it was created with.
     pub idempotency_key: Option<String>,
     /// The request hash stored with the key.
@@ -123,6 +124,19 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// The prompt its request was given with, if any (the rest of the request is
+    /// skipped unread).
+    pub fn prompt(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Prompt {
+            prompt: Option<String>,
+        }
+        self.request
+            .decode::<Prompt>()
+            .ok()
+            .and_then(|request| request.prompt)
+    }
+
     /// A new run as first stored: its state as created, updated when it was made.
     pub fn new(run: &NewRun) -> Self {
         RunRecord {
@@ -196,24 +210,26 @@ impl TaskRecord {
 /// one that cannot be read, they are the answer as they are.
 pub fn with_planned_tasks(
     run_id: RunId,
-    plan: Option<&serde_json::Value>,
+    plan: Option<&EncodedJson>,
     rows: Vec<TaskRecord>,
 ) -> Vec<TaskRecord> {
-    let Some(planned) = plan
-        .and_then(|plan| plan.get("tasks"))
-        .and_then(serde_json::Value::as_array)
-    else {
+    /// A plan's tasks: counted first (each skipped unread), and read only when some
+    /// have no row.
+    #[derive(serde::Deserialize)]
+    struct Planned<T> {
+        tasks: Vec<T>,
+    }
+    let Some(plan) = plan else {
+        return rows;
+    };
+    let Ok(Planned { tasks: planned }) = plan.decode::<Planned<serde::de::IgnoredAny>>() else {
         return rows;
     };
     if planned.len() <= rows.len() {
         return rows;
     }
-    let Ok(specs) = planned
-        .iter()
-        .map(<TaskSpec as serde::Deserialize>::deserialize)
-        .collect::<Result<Vec<TaskSpec>, _>>()
-    else {
-        // Not a plan this version can read.
+    // Not a plan this version can read: the rows are the answer.
+    let Ok(Planned { tasks: specs }) = plan.decode::<Planned<TaskSpec>>() else {
         return rows;
     };
     let mut rows: std::collections::HashMap<TaskId, TaskRecord> = rows

@@ -6,6 +6,7 @@
 //! cost count it; errors carry stable codes; the journal trait is the port through
 //! which the engine and the server read and write the store.
 
+pub mod encoded;
 pub mod error;
 pub mod event;
 pub mod graph;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use baton_core::encoded::EncodedJson;
 use baton_core::error::{ErrorCode, HasCode, RunError};
 use baton_core::event::{Event, EventPayload};
 use baton_core::graph::{TaskGraph, Workflow};
@@ -262,12 +263,13 @@ impl Engine {
 
         let run_id = RunId::new();
         tracing::Span::current().record("run.id", tracing::field::display(run_id));
-        let stored = serde_json::json!({
-            "prompt": valid.prompt,
-            "workflow": submission.request.workflow,
-            "options": valid.options,
-            "metadata": valid.metadata,
-        });
+        let stored = StoredRequest {
+            metadata: &valid.metadata,
+            options: &valid.options,
+            prompt: valid.prompt.as_deref(),
+            workflow: submission.request.workflow.as_ref(),
+        }
+        .encode()?;
         let now = OffsetDateTime::now_utc();
         let created = Event {
             run_id,
@@ -549,7 +551,7 @@ impl Engine {
         &self,
         run: &RunRecord,
     ) -> Result<Option<(RunOptions, Option<String>, RunStart, u64)>, EngineError> {
-        let Ok(request) = serde_json::from_value::<RunRequest>(run.request.clone()) else {
+        let Ok(request) = run.request.decode::<RunRequest>() else {
             return Ok(None);
         };
         let config = &self.inner.config;
@@ -568,7 +570,7 @@ impl Engine {
         }
         let graph = match &run.state.plan {
             Some(plan) => {
-                let Ok(workflow) = serde_json::from_value::<Workflow>(plan.clone()) else {
+                let Ok(workflow) = plan.decode::<Workflow>() else {
                     return Ok(None);
                 };
                 TaskGraph::new(workflow, &config.limits.graph).ok()
@@ -643,6 +645,28 @@ impl Engine {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// A run's request as it is stored and sent in its `run_created` event: the client's
+/// prompt and workflow with every option resolved. It is encoded once, straight from
+/// the request, and the text is shared by the run's row and the event (a
+/// 10,000-task workflow as a JSON tree is several times its text; W4, see
+/// BENCHMARKS.md). Its keys come in alphabetical order, as they always have; the
+/// objects inside keep their fields' order.
+#[derive(serde::Serialize)]
+struct StoredRequest<'a> {
+    metadata: &'a serde_json::Map<String, serde_json::Value>,
+    options: &'a RunOptions,
+    prompt: Option<&'a str>,
+    workflow: Option<&'a Workflow>,
+}
+
+impl StoredRequest<'_> {
+    fn encode(&self) -> Result<EncodedJson, EngineError> {
+        EncodedJson::encode(self).map_err(|error| {
+            JournalError::Corrupt(format!("the run's request cannot be encoded: {error}")).into()
+        })
     }
 }
 

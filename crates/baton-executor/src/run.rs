@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use baton_core::encoded::EncodedJson;
 use baton_core::error::{ErrorCode, RunError};
 use baton_core::event::{EventPayload, PlanPhase};
 use baton_core::graph::{TaskGraph, TaskSpec};
@@ -175,7 +176,9 @@ fn publish_plan(ctx: &RunCtx, graph: &TaskGraph, source: &str, fallback: bool) -
         .map(|(position, spec)| TaskRecord::pending(ctx.run_id, position as u32, spec.clone()))
         .collect();
     let workflow = graph.to_workflow();
-    let plan_json = serde_json::to_value(&workflow).unwrap_or_default();
+    // The plan is stored as text, encoded once (a wide plan as a JSON tree is several
+    // times its text). A graph's tasks always encode.
+    let plan_json = EncodedJson::encode(&workflow).ok();
     let mut events = Vec::new();
     if source != "planner" && source != "fallback" {
         events.push(plan_event(PlanPhase::Started, None, false, source));
@@ -186,7 +189,7 @@ fn publish_plan(ctx: &RunCtx, graph: &TaskGraph, source: &str, fallback: bool) -
         fallback,
         source,
     ));
-    let write = Write::events(events).with_run(move |state| state.plan = Some(plan_json));
+    let write = Write::events(events).with_run(move |state| state.plan = plan_json);
     ctx.write_later(write);
     tasks
 }

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::str::FromStr;
 
+use baton_core::encoded::EncodedJson;
 use baton_core::event::Event;
 use baton_core::ids::RunId;
 use baton_core::journal::{
@@ -129,6 +130,11 @@ pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T
     serde_json::from_str(text).map_err(|error| corrupt(what, error))
 }
 
+/// Stored JSON text kept as it is (checked to be JSON, not read into a tree).
+pub(crate) fn encoded(text: String, what: &str) -> Result<EncodedJson, JournalError> {
+    EncodedJson::from_text(text).map_err(|error| corrupt(what, error))
+}
+
 /// An event as the JSON text to store. An event with a number JSON cannot hold (a
 /// NaN score would be written as `null` and then not read back) fails this commit
 /// instead of every later read of the run's log.
@@ -153,7 +159,7 @@ pub(crate) fn with_stored_plan(
     rows: Vec<TaskRecord>,
 ) -> Result<Vec<TaskRecord>, JournalError> {
     let plan = plan
-        .map(|plan| from_json::<serde_json::Value>(plan, "run plan"))
+        .map(|plan| encoded(plan.to_owned(), "run plan"))
         .transpose()?;
     Ok(with_planned_tasks(run_id, plan.as_ref(), rows))
 }
@@ -293,7 +299,7 @@ pub(crate) fn events_after_in<'a>(
 /// first of each event, the newest telemetry. A multi-row upsert then touches each
 /// row once.
 pub(crate) struct Merged<'a> {
-    pub(crate) runs: Vec<(&'a RunState, Option<&'a serde_json::Value>)>,
+    pub(crate) runs: Vec<(&'a RunState, Option<&'a EncodedJson>)>,
     pub(crate) tasks: Vec<&'a TaskRecord>,
     pub(crate) attempts: Vec<&'a AttemptRecord>,
     pub(crate) events: Vec<&'a Event>,
@@ -302,7 +308,7 @@ pub(crate) struct Merged<'a> {
 
 impl<'a> Merged<'a> {
     pub(crate) fn new(commits: &[&'a Commit]) -> Self {
-        let mut runs: Vec<(&'a RunState, Option<&'a serde_json::Value>)> = Vec::new();
+        let mut runs: Vec<(&'a RunState, Option<&'a EncodedJson>)> = Vec::new();
         for state in commits.iter().filter_map(|commit| commit.run.as_ref()) {
             match runs.iter_mut().find(|(kept, _)| kept.id == state.id) {
                 Some((kept, plan)) => {

@@ -11,6 +11,7 @@
     reason = "a test suite: a failed expectation is a failed test, with its message"
 )]
 
+use baton_core::encoded::EncodedJson;
 use baton_core::error::{ErrorCode, RunError};
 use baton_core::event::{Candidate, Check, Event, EventPayload, PlanPhase, ScoreParts};
 use baton_core::graph::TaskSpec;
@@ -130,7 +131,7 @@ pub async fn commit_writes_run_tasks_attempts_and_events(journal: &dyn Journal) 
     // Arrange
     let run = stored_run(journal).await;
     let mut state = running_state(&run);
-    state.plan = Some(json!({"tasks": [{"id": "research", "instructions": "Look it up."}]}));
+    state.plan = Some(json!({"tasks": [{"id": "research", "instructions": "Look it up."}]}).into());
     state.usage = RunUsage {
         llm_calls: 1,
         tokens_in: 120,
@@ -370,7 +371,7 @@ pub async fn a_large_commit_that_fails_late_is_refused_whole(journal: &dyn Journ
 /// of the state is replaced.
 pub async fn a_state_without_plan_keeps_the_stored_plan(journal: &dyn Journal) {
     let run = stored_run(journal).await;
-    let plan = json!({"tasks": [{"id": "only", "instructions": "Do it."}]});
+    let plan = EncodedJson::from(json!({"tasks": [{"id": "only", "instructions": "Do it."}]}));
     let mut planned = running_state(&run);
     planned.plan = Some(plan.clone());
     journal
@@ -800,9 +801,12 @@ pub async fn a_planned_task_without_a_row_lists_as_pending(journal: &dyn Journal
     let outline = task_record(run.id, "outline", 1, TaskStatus::Pending);
     let write = task_record(run.id, "write", 2, TaskStatus::Pending);
     let mut state = running_state(&run);
-    state.plan = Some(json!({
-        "tasks": [&research.spec, &outline.spec, &write.spec],
-    }));
+    state.plan = Some(
+        json!({
+            "tasks": [&research.spec, &outline.spec, &write.spec],
+        })
+        .into(),
+    );
     let started = TaskRecord {
         status: TaskStatus::Running,
         provider: Some("sim".to_owned()),
@@ -943,7 +947,8 @@ pub async fn a_chain_of_submitted_commits_lands_in_order(journal: &dyn Journal) 
     // Arrange
     let run = stored_run(journal).await;
     let chain = CommitChain::for_run(run.id);
-    let plan = json!({"tasks": [{"id": "t0", "instructions": "Carry out `t0`."}]});
+    let plan =
+        EncodedJson::from(json!({"tasks": [{"id": "t0", "instructions": "Carry out `t0`."}]}));
     let mut planned = running_state(&run);
     planned.plan = Some(plan.clone());
     let mut attempt = in_flight_attempt(run.id, Some("t0"), 1, at(1));
@@ -1137,7 +1142,7 @@ pub async fn a_submitted_run_that_fails_breaks_its_chain(journal: &dyn Journal) 
     let stored = stored_run(journal).await;
     let duplicate = NewRun {
         id: stored.id,
-        request: json!({"prompt": "another run with a taken id"}),
+        request: json!({"prompt": "another run with a taken id"}).into(),
         ..new_run(None, None)
     };
     let chain = CommitChain::for_run(stored.id);
@@ -1713,7 +1718,8 @@ fn new_run(tenant: Option<&str>, key: Option<&str>) -> NewRun {
             "prompt": "Write a 3-section blog post about AI — «naïve» 🚀",
             "options": {"strategy": "parallel", "budget_usd": 0.5, "verify": true},
             "metadata": {}
-        }),
+        })
+        .into(),
         idempotency_key: key.map(str::to_owned),
         request_hash: key.map(|key| format!("sha256:{key}")),
         status: RunStatus::Queued,

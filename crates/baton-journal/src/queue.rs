@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use baton_core::encoded::EncodedJson;
 use baton_core::event::Event;
 use baton_core::ids::RunId;
 use baton_core::journal::{Commit, CommitChain, JournalError, NewRun, OnCommitted, Urgency};
@@ -33,7 +34,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::{EventRow, event_rows, to_json};
+use crate::codec::{EventRow, event_rows};
 use crate::error::db_error;
 
 /// The most writes in one transaction.
@@ -61,14 +62,14 @@ pub(crate) enum Job {
     Commit(Commit),
 }
 
-/// A new run as it waits in the queue: its request and its first events already
-/// encoded as JSON text. A request as a JSON tree takes several times the room of its
-/// text, it is there twice (the run's and its `run_created` event's), and thousands of
-/// new runs may wait at once while their first writes queue up behind them.
+/// A new run as it waits in the queue: its first events already encoded as JSON
+/// text, and its request as the engine encoded it (shared with its `run_created`
+/// event). Thousands of new runs may wait at once while their first writes queue up
+/// behind them.
 pub(crate) struct QueuedRun {
     pub(crate) id: RunId,
     pub(crate) tenant: Option<String>,
-    pub(crate) request: String,
+    pub(crate) request: EncodedJson,
     pub(crate) idempotency_key: Option<String>,
     pub(crate) request_hash: Option<String>,
     pub(crate) status: RunStatus,
@@ -78,12 +79,12 @@ pub(crate) struct QueuedRun {
 }
 
 impl QueuedRun {
-    /// A new run encoded, its own fields copied (the request is only read).
+    /// A new run encoded, its own fields copied (the request is shared).
     pub(crate) fn new(run: &NewRun, events: &[Event]) -> Result<Self, JournalError> {
         Ok(QueuedRun {
             id: run.id,
             tenant: run.tenant.clone(),
-            request: to_json(&run.request, "run request")?,
+            request: run.request.clone(),
             idempotency_key: run.idempotency_key.clone(),
             request_hash: run.request_hash.clone(),
             status: run.status,

@@ -2,6 +2,7 @@
 //! wire contract: every field is documented, because utoipa publishes the docs as the
 //! schema descriptions.
 
+use baton_core::encoded::EncodedJson;
 use baton_core::error::RunError;
 use baton_core::graph::{Capability, Workflow};
 use baton_core::ids::{AttemptId, RunId, TaskId};
@@ -22,10 +23,10 @@ pub struct RunResponse {
     pub status: RunStatus,
     /// The request as accepted, with every option resolved.
     #[schema(value_type = Object)]
-    pub request: serde_json::Value,
+    pub request: EncodedJson,
     /// The task graph, once planned (or the client's workflow); null before planning.
     #[schema(value_type = Option<Workflow>)]
-    pub plan: Option<serde_json::Value>,
+    pub plan: Option<EncodedJson>,
     /// The tasks in plan order, each with its attempts; empty before planning.
     pub tasks: Vec<TaskResponse>,
     /// Model calls that belong to no single task: assessment, planning, synthesis.
@@ -261,11 +262,7 @@ impl RunSummaryResponse {
     /// The summary of a stored run.
     pub fn from_record(run: RunRecord) -> RunSummaryResponse {
         let timings = RunTimings::of(&run);
-        let prompt = run
-            .request
-            .get("prompt")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned);
+        let prompt = run.prompt();
         RunSummaryResponse {
             id: run.id,
             status: run.state.status,

@@ -103,3 +103,31 @@ fn score_parts_serialise_by_name_and_skipped_candidates_have_none() {
         "{json}"
     );
 }
+
+#[test]
+fn a_run_created_event_writes_its_request_as_encoded_and_reads_it_back() {
+    let request = crate::encoded::EncodedJson::from_text(
+        r#"{"prompt":"hi","workflow":null,"options":{"b":1,"a":2}}"#.to_owned(),
+    )
+    .unwrap();
+    let event = Event {
+        run_id: "0190c7a8-0000-7000-8000-000000000001".parse().unwrap(),
+        seq: 1,
+        ts: time::macros::datetime!(2026-11-21 12:00:00 UTC),
+        payload: EventPayload::RunCreated {
+            request: request.clone(),
+        },
+    };
+    let json = serde_json::to_string(&event).unwrap();
+    assert_eq!(
+        json,
+        r#"{"run_id":"0190c7a8-0000-7000-8000-000000000001","seq":1,"ts":"2026-11-21T12:00:00Z","type":"run_created","request":{"prompt":"hi","workflow":null,"options":{"b":1,"a":2}}}"#,
+        "the request is written as it was encoded, inside the flattened event"
+    );
+    let back: Event = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, event);
+    let EventPayload::RunCreated { request: read } = back.payload else {
+        panic!("not a run_created event");
+    };
+    assert_eq!(read.to_value(), request.to_value());
+}

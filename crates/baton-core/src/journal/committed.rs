@@ -100,7 +100,7 @@ mod tests {
         NewRun {
             id: RunId::new(),
             tenant: Some("acme".to_owned()),
-            request: serde_json::json!({"prompt": "hi"}),
+            request: serde_json::json!({"prompt": "hi"}).into(),
             idempotency_key: None,
             request_hash: None,
             status: RunStatus::Queued,
@@ -137,7 +137,9 @@ mod tests {
         let run = new_run();
         let mut committed = CommittedRun::new(&run);
         let planned_at = datetime!(2026-12-06 10:00:01.000000999 UTC);
-        let plan = serde_json::json!({"tasks": [{"id": "a", "instructions": "do it"}, {"id": "b", "instructions": "do it"}]});
+        let plan = crate::encoded::EncodedJson::from(
+            serde_json::json!({"tasks": [{"id": "a", "instructions": "do it"}, {"id": "b", "instructions": "do it"}]}),
+        );
         let mut state = RunState::new(run.id, RunStatus::Running, planned_at);
         state.plan = Some(plan.clone());
         committed.apply(Commit {

@@ -8,7 +8,9 @@ use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 use baton_testkit::Mode;
 use serde_json::{Value, json};
 
-use crate::support::{Scripted, Step, TestEngine};
+use baton_core::event::EventPayload;
+
+use crate::support::{Scripted, Step, TestEngine, of};
 
 fn chain() -> Value {
     json!({
@@ -109,4 +111,41 @@ async fn wait_gives_nothing_for_a_run_not_kept_or_whose_commit_failed() {
     test.journal.set_mode(Mode::Healthy);
 
     assert!(kept.is_none(), "{kept:?}");
+}
+
+/// A run's request is stored as accepted (the client's prompt, workflow and
+/// metadata, every option resolved), and its `run_created` event carries the same.
+#[tokio::test(start_paused = true)]
+async fn the_stored_request_and_its_run_created_event_hold_the_request_as_accepted() {
+    // Arrange
+    let test = TestEngine::new(Scripted::with([
+        Step::Answer("a done", Duration::from_millis(5)),
+        Step::Answer("b done", Duration::from_millis(5)),
+    ]));
+    let mut request = chain();
+    request["metadata"] = json!({"ticket": "T-1"});
+
+    // Act
+    let id = test.run(request).await;
+
+    // Assert
+    let stored = test.record(id).await.request.to_value();
+    assert_eq!(stored["prompt"], Value::Null);
+    assert_eq!(stored["metadata"], json!({"ticket": "T-1"}));
+    assert_eq!(stored["options"]["verify"], false);
+    assert_eq!(stored["options"]["assemble"], "concat");
+    assert!(
+        stored["options"]["max_retries"].is_u64(),
+        "options are resolved: {stored}"
+    );
+    let tasks = stored["workflow"]["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[1]["id"], "b");
+    assert_eq!(tasks[1]["depends_on"], json!(["a"]));
+    let events = test.events(id).await;
+    let Some(EventPayload::RunCreated { request: sent }) = of(&events, "run_created").first()
+    else {
+        panic!("a run_created event: {events:?}");
+    };
+    assert_eq!(sent.to_value(), stored);
 }

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use baton_core::encoded::EncodedJson;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
@@ -1061,14 +1062,14 @@ impl<'a> NewRunColumns<'a> {
     fn push(
         &mut self,
         run: &'a QueuedRun,
-        last: Option<(&'a RunState, Option<&'a serde_json::Value>)>,
+        last: Option<(&'a RunState, Option<&'a EncodedJson>)>,
     ) -> Result<(), JournalError> {
         match last {
             Some((state, plan)) => self.state.push(state, plan)?,
             None => self.state.push_created(run),
         }
         self.tenants.push(tenant_to_db(run.tenant.as_deref()));
-        self.requests.push(&run.request);
+        self.requests.push(run.request.as_str());
         self.created_at.push(stored_time(run.created_at));
         Ok(())
     }
@@ -1081,7 +1082,7 @@ type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>
 struct RunColumns<'a> {
     ids: Vec<Uuid>,
     statuses: Vec<&'static str>,
-    plans: Vec<Option<String>>,
+    plans: Vec<Option<&'a str>>,
     outputs: Vec<Option<&'a str>>,
     errors: Vec<Option<String>>,
     llm_calls: Vec<i64>,
@@ -1094,7 +1095,7 @@ struct RunColumns<'a> {
 }
 
 impl<'a> RunColumns<'a> {
-    fn new(last: &[(&'a RunState, Option<&'a serde_json::Value>)]) -> Result<Self, JournalError> {
+    fn new(last: &[(&'a RunState, Option<&'a EncodedJson>)]) -> Result<Self, JournalError> {
         let mut columns = RunColumns::with_capacity(last.len());
         for &(state, plan) in last {
             columns.push(state, plan)?;
@@ -1142,10 +1143,9 @@ impl<'a> RunColumns<'a> {
     fn push(
         &mut self,
         state: &'a RunState,
-        plan: Option<&serde_json::Value>,
+        plan: Option<&'a EncodedJson>,
     ) -> Result<(), JournalError> {
-        self.plans
-            .push(plan.map(|plan| to_json(plan, "run plan")).transpose()?);
+        self.plans.push(plan.map(EncodedJson::as_str));
         self.errors.push(
             state
                 .error

@@ -13,7 +13,7 @@ use sqlx::{Decode, Postgres, Row, Type};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::codec::{from_db_u32, from_db_u64, from_json, parse_status, tenant_from_db};
+use crate::codec::{encoded, from_db_u32, from_db_u64, from_json, parse_status, tenant_from_db};
 use crate::error::corrupt;
 
 /// A run from the columns `run_columns!` names, in that order.
@@ -24,10 +24,10 @@ pub(super) fn run(row: &PgRow) -> Result<RunRecord, JournalError> {
 /// A run from `run_columns!`'s columns, the first at `columns`' first index.
 pub(super) fn run_at(columns: &Columns<'_>) -> Result<RunRecord, JournalError> {
     let id = RunId::from_uuid(columns.get::<Uuid>(0, "id")?);
-    let request = from_json(columns.get(2, "request")?, "run request")?;
+    let request = encoded(columns.get::<String>(2, "request")?, "run request")?;
     let plan = columns
-        .get::<Option<&str>>(6, "plan")?
-        .map(|plan| from_json(plan, "run plan"))
+        .get::<Option<String>>(6, "plan")?
+        .map(|plan| encoded(plan, "run plan"))
         .transpose()?;
     let error = columns
         .get::<Option<Json<RunError>>>(8, "error")?

@@ -2,6 +2,7 @@
 //! is written again one write at a time, which would hide a broken variant from the
 //! conformance stories (they would still pass, a transaction per write).
 
+use baton_core::encoded::EncodedJson;
 use baton_core::event::{Event, EventPayload};
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{Commit, NewRun, RunState, TelemetryRecord};
@@ -31,6 +32,7 @@ fn queued_run() -> QueuedRun {
 
 /// [`queued_run`] with the given request.
 fn queued_run_of(request: serde_json::Value) -> QueuedRun {
+    let request = EncodedJson::from(request);
     let run = NewRun {
         id: RunId::new(),
         tenant: None,

@@ -19,6 +19,7 @@ mod rows;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use baton_core::encoded::EncodedJson;
 use baton_core::event::Event;
 use baton_core::ids::{RunId, TaskId};
 use baton_core::journal::{
@@ -948,7 +949,7 @@ impl<'a> TelemetryValues<'a> {
 struct RunValues<'a> {
     state: &'a RunState,
     id: String,
-    plan: Option<String>,
+    plan: Option<&'a str>,
     error: Option<String>,
     started_at: Option<String>,
     finished_at: Option<String>,
@@ -956,11 +957,11 @@ struct RunValues<'a> {
 }
 
 impl<'a> RunValues<'a> {
-    fn new(state: &'a RunState, plan: Option<&serde_json::Value>) -> Result<Self, JournalError> {
+    fn new(state: &'a RunState, plan: Option<&'a EncodedJson>) -> Result<Self, JournalError> {
         Ok(RunValues {
             state,
             id: state.id.to_string(),
-            plan: plan.map(|plan| to_json(plan, "run plan")).transpose()?,
+            plan: plan.map(EncodedJson::as_str),
             error: state
                 .error
                 .as_ref()
@@ -1011,9 +1012,7 @@ impl<'a> RunValues<'a> {
     fn store_plans<'q>(script: &mut Script<'q>, rows: &[&'q Self]) {
         let builder = script.statement("update run_documents set plan = v.column2 from (");
         builder.push_values(rows, |mut values, row| {
-            values
-                .push_bind(row.id.as_str())
-                .push_bind(row.plan.as_deref());
+            values.push_bind(row.id.as_str()).push_bind(row.plan);
         });
         builder.push(") as v where run_documents.run_id = v.column1");
     }

@@ -12,7 +12,7 @@ use sqlx::{Decode, Row, Sqlite, Type};
 use time::OffsetDateTime;
 
 use crate::codec::{
-    from_db_u32, from_db_u64, from_json, parse_sqlite_time, parse_status, tenant_from_db,
+    encoded, from_db_u32, from_db_u64, from_json, parse_sqlite_time, parse_status, tenant_from_db,
 };
 use crate::error::corrupt;
 
@@ -23,14 +23,16 @@ pub(super) fn run(row: &SqliteRow) -> Result<RunRecord, JournalError> {
     Ok(RunRecord {
         id,
         tenant: tenant_from_db(get(row, "tenant")?),
-        request: from_json(&get::<String>(row, "request")?, "run request")?,
+        request: encoded(get::<String>(row, "request")?, "run request")?,
         idempotency_key: get(row, "idempotency_key")?,
         request_hash: get(row, "request_hash")?,
         created_at: time(row, "created_at")?,
         state: RunState {
             id,
             status: parse_status(&status, "run status")?,
-            plan: optional_json(row, "plan")?,
+            plan: get::<Option<String>>(row, "plan")?
+                .map(|plan| encoded(plan, "run plan"))
+                .transpose()?,
             output: get(row, "output")?,
             error: optional_json(row, "error")?,
             usage: usage(row)?,

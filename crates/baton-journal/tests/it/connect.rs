@@ -69,7 +69,7 @@ async fn an_in_memory_sqlite_store_works() {
     let run = NewRun {
         id: RunId::new(),
         tenant: None,
-        request: serde_json::json!({"prompt": "hi"}),
+        request: serde_json::json!({"prompt": "hi"}).into(),
         idempotency_key: None,
         request_hash: None,
         status: RunStatus::Queued,

@@ -18,7 +18,7 @@ fn new_run() -> NewRun {
     NewRun {
         id: RunId::new(),
         tenant: None,
-        request: serde_json::json!({"prompt": "hi"}),
+        request: serde_json::json!({"prompt": "hi"}).into(),
         idempotency_key: None,
         request_hash: None,
         status: RunStatus::Queued,

@@ -41,7 +41,7 @@ fn new_run(key: Option<String>) -> NewRun {
     NewRun {
         id: RunId::new(),
         tenant: None,
-        request: serde_json::json!({"prompt": "Name three rivers."}),
+        request: serde_json::json!({"prompt": "Name three rivers."}).into(),
         idempotency_key: key.clone(),
         request_hash: key,
         status: RunStatus::Queued,

@@ -58,7 +58,9 @@ fn old_run() -> OldRun {
             run_id: id,
             seq: 1,
             ts: time::macros::datetime!(2026-11-21 12:00:00.123456 UTC),
-            payload: EventPayload::RunCreated { request },
+            payload: EventPayload::RunCreated {
+                request: request.into(),
+            },
         },
     }
 }
@@ -145,8 +147,16 @@ async fn check_upgrade(db: TestDb) {
         .await
         .expect("get_run")
         .expect("the old run");
-    assert_eq!(stored.request, run.request, "on {}", db.backend_name());
-    assert_eq!(stored.state.plan, Some(run.plan.clone()));
+    assert_eq!(
+        stored.request.to_value(),
+        run.request,
+        "on {}",
+        db.backend_name()
+    );
+    assert_eq!(
+        stored.state.plan.map(|plan| plan.to_value()),
+        Some(run.plan.clone())
+    );
     let events = store
         .events_after(run.id, 0, 10)
         .await

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, Response, StatusCode};
+use baton_core::encoded::EncodedJson;
 use baton_core::event::{Event, EventPayload, PlanPhase};
 use baton_core::graph::TaskSpec;
 use baton_core::ids::{AttemptId, RunId, TaskId};
@@ -254,7 +255,7 @@ impl TestApp {
     pub(crate) async fn seed_run(&self, prompt: &str, status: RunStatus) -> RunId {
         let run_id = RunId::new();
         let now = OffsetDateTime::now_utc();
-        let request = json!({"prompt": prompt, "options": {}, "metadata": {}});
+        let request = EncodedJson::from(json!({"prompt": prompt, "options": {}, "metadata": {}}));
         self.journal
             .create_run(
                 &NewRun {
@@ -386,7 +387,7 @@ impl TestApp {
             tokens_out: 200,
             cost_usd: 0.004,
         };
-        let plan = json!({"tasks": [research, write]});
+        let plan = EncodedJson::from(json!({"tasks": [research, write]}));
         self.journal
             .commit(&Commit {
                 run: Some(RunState {
