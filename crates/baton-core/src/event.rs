@@ -1,6 +1,8 @@
 //! The events of a run: the append-only log that clients read as SSE and the
 //! journal stores. Names keep the vocabulary of the earlier Ai3 orchestrator.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -156,8 +158,10 @@ pub enum EventPayload {
         /// `started` or `completed`.
         phase: PlanPhase,
         /// The tasks, on `completed`.
+        // Shared with the run's graph, not copied.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        tasks: Option<Vec<TaskSpec>>,
+        #[schema(value_type = Option<Vec<TaskSpec>>)]
+        tasks: Option<Vec<Arc<TaskSpec>>>,
         /// True when the planner failed and the run fell back to one task.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         fallback: bool,

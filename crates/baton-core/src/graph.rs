@@ -2,6 +2,7 @@
 //! make one valid (unique ids, known dependencies, no cycles, size limits).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -247,10 +248,12 @@ pub enum GraphError {
 pub struct GraphErrors(pub Vec<GraphError>);
 
 /// A validated task graph: ids unique, dependencies known, acyclic, within limits.
-/// Tasks are indexed by their position in plan order.
+/// Tasks are indexed by their position in plan order. Each task's spec is shared
+/// with the records of it ([`crate::journal::TaskRecord::spec`]) rather than copied
+/// into each.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskGraph {
-    tasks: Vec<TaskSpec>,
+    tasks: Vec<Arc<TaskSpec>>,
     index: HashMap<TaskId, usize>,
     dependencies: Vec<Vec<usize>>,
     dependents: Vec<Vec<usize>>,
@@ -259,7 +262,7 @@ pub struct TaskGraph {
 impl TaskGraph {
     /// Validates a workflow into a graph, reporting every problem found.
     pub fn new(workflow: Workflow, limits: &GraphLimits) -> Result<TaskGraph, GraphErrors> {
-        let tasks = workflow.tasks;
+        let tasks: Vec<Arc<TaskSpec>> = workflow.tasks.into_iter().map(Arc::new).collect();
         let mut errors = Vec::new();
         if tasks.is_empty() {
             return Err(GraphErrors(vec![GraphError::Empty]));
@@ -335,14 +338,14 @@ impl TaskGraph {
         task.depends_on.clear();
         TaskGraph {
             index: HashMap::from([(task.id.clone(), 0)]),
-            tasks: vec![task],
+            tasks: vec![Arc::new(task)],
             dependencies: vec![Vec::new()],
             dependents: vec![Vec::new()],
         }
     }
 
     /// The tasks in plan order.
-    pub fn tasks(&self) -> &[TaskSpec] {
+    pub fn tasks(&self) -> &[Arc<TaskSpec>] {
         &self.tasks
     }
 
@@ -357,7 +360,7 @@ impl TaskGraph {
     }
 
     /// The task at a position.
-    pub fn task(&self, position: usize) -> &TaskSpec {
+    pub fn task(&self, position: usize) -> &Arc<TaskSpec> {
         &self.tasks[position]
     }
 
@@ -374,13 +377,6 @@ impl TaskGraph {
     /// Positions of the tasks that depend on the task at `position`.
     pub fn dependents(&self, position: usize) -> &[usize] {
         &self.dependents[position]
-    }
-
-    /// The graph back as a workflow (for storing and publishing the plan).
-    pub fn to_workflow(&self) -> Workflow {
-        Workflow {
-            tasks: self.tasks.clone(),
-        }
     }
 
     /// Positions in a topological order (dependencies first; plan order breaks ties).

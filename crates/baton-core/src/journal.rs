@@ -160,8 +160,9 @@ pub struct TaskRecord {
     pub task_id: TaskId,
     /// Its position in plan order, from 0.
     pub position: u32,
-    /// The task as planned.
-    pub spec: TaskSpec,
+    /// The task as planned (shared with the run's graph, and with every copy of
+    /// this record a commit takes).
+    pub spec: Arc<TaskSpec>,
     /// Its status.
     pub status: TaskStatus,
     /// Its verified output.
@@ -185,7 +186,7 @@ pub struct TaskRecord {
 impl TaskRecord {
     /// A task of a plan that has not started: no row of it is stored until then (its
     /// spec is in the run's plan), and the journal lists it as this.
-    pub fn pending(run_id: RunId, position: u32, spec: TaskSpec) -> Self {
+    pub fn pending(run_id: RunId, position: u32, spec: Arc<TaskSpec>) -> Self {
         TaskRecord {
             run_id,
             task_id: spec.id.clone(),
@@ -241,7 +242,7 @@ pub fn with_planned_tasks(
         let position = u32::try_from(position).unwrap_or(u32::MAX);
         tasks.push(
             rows.remove(&spec.id)
-                .unwrap_or_else(|| TaskRecord::pending(run_id, position, spec)),
+                .unwrap_or_else(|| TaskRecord::pending(run_id, position, Arc::new(spec))),
         );
     }
     // Rows of tasks the plan does not name (none, normally) keep their place after.

@@ -173,19 +173,23 @@ fn publish_plan(ctx: &RunCtx, graph: &TaskGraph, source: &str, fallback: bool) -
         .tasks()
         .iter()
         .enumerate()
-        .map(|(position, spec)| TaskRecord::pending(ctx.run_id, position as u32, spec.clone()))
+        .map(|(position, spec)| TaskRecord::pending(ctx.run_id, position as u32, Arc::clone(spec)))
         .collect();
-    let workflow = graph.to_workflow();
     // The plan is stored as text, encoded once (a wide plan as a JSON tree is several
-    // times its text). A graph's tasks always encode.
-    let plan_json = EncodedJson::encode(&workflow).ok();
+    // times its text) straight from the graph (`{"tasks": [...]}`, a workflow's
+    // shape). A graph's tasks always encode.
+    let tasks_of_plan = graph.tasks().to_vec();
+    let plan_json = EncodedJson::encode(&PlanText {
+        tasks: &tasks_of_plan,
+    })
+    .ok();
     let mut events = Vec::new();
     if source != "planner" && source != "fallback" {
         events.push(plan_event(PlanPhase::Started, None, false, source));
     }
     events.push(plan_event(
         PlanPhase::Completed,
-        Some(workflow.tasks),
+        Some(tasks_of_plan),
         fallback,
         source,
     ));
@@ -194,9 +198,15 @@ fn publish_plan(ctx: &RunCtx, graph: &TaskGraph, source: &str, fallback: bool) -
     tasks
 }
 
+/// A plan as stored: a workflow's shape, borrowed from the graph.
+#[derive(serde::Serialize)]
+struct PlanText<'a> {
+    tasks: &'a [Arc<TaskSpec>],
+}
+
 fn plan_event(
     phase: PlanPhase,
-    tasks: Option<Vec<TaskSpec>>,
+    tasks: Option<Vec<Arc<TaskSpec>>>,
     fallback: bool,
     source: &str,
 ) -> EventPayload {
@@ -522,7 +532,7 @@ async fn assemble(
 ) -> Result<Result<String, RunError>, JournalError> {
     let outputs: Vec<(&TaskSpec, &str)> = tasks
         .iter()
-        .filter_map(|t| Some((graph.task(t.position as usize), t.output.as_deref()?)))
+        .filter_map(|t| Some((&**graph.task(t.position as usize), t.output.as_deref()?)))
         .collect();
     let strategy = match (outputs.len(), ctx.options.assemble) {
         (1, _) => "single",

@@ -1742,7 +1742,7 @@ fn task_record(run_id: RunId, id: &str, position: u32, status: TaskStatus) -> Ta
     spec.timeout_s = Some(12.5);
     TaskRecord {
         status,
-        ..TaskRecord::pending(run_id, position, spec)
+        ..TaskRecord::pending(run_id, position, spec.into())
     }
 }
 

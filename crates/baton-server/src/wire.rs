@@ -2,6 +2,8 @@
 //! wire contract: every field is documented, because utoipa publishes the docs as the
 //! schema descriptions.
 
+use std::sync::Arc;
+
 use baton_core::encoded::EncodedJson;
 use baton_core::error::RunError;
 use baton_core::graph::{Capability, Workflow};
@@ -298,7 +300,7 @@ impl TaskResponse {
             _ => None,
         };
         let title = task.spec.display_title().to_owned();
-        let spec = task.spec;
+        let spec = Arc::unwrap_or_clone(task.spec);
         TaskResponse {
             id: task.task_id,
             position: task.position,

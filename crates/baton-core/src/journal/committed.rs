@@ -177,7 +177,7 @@ mod tests {
         let mut committed = CommittedRun::new(&run);
         let task = |id: &str, position: u32, status: TaskStatus| TaskRecord {
             status,
-            ..TaskRecord::pending(run.id, position, spec(id))
+            ..TaskRecord::pending(run.id, position, spec(id).into())
         };
         let first = attempt(&run, datetime!(2026-12-06 10:00:03.000000500 UTC));
         let second = attempt(&run, datetime!(2026-12-06 10:00:03.000000100 UTC));

@@ -1,5 +1,7 @@
 //! PostgreSQL rows back to records; anything that does not decode is `Corrupt`.
 
+use std::sync::Arc;
+
 use baton_core::error::RunError;
 use baton_core::graph::TaskSpec;
 use baton_core::ids::{AttemptId, RunId, TaskId};
@@ -79,7 +81,7 @@ pub(super) fn task_at(columns: &Columns<'_>) -> Result<TaskRecord, JournalError>
         run_id: RunId::from_uuid(columns.get(0, "run_id")?),
         task_id: TaskId::parse(&task_id).map_err(|error| corrupt("task id", error))?,
         position: from_db_u32(columns.get(2, "position")?, "task position")?,
-        spec,
+        spec: Arc::new(spec),
         status: parse_status(&status, "task status")?,
         output: columns.get(5, "output")?,
         error: columns.get(6, "error")?,

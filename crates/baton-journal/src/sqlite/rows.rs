@@ -1,5 +1,7 @@
 //! SQLite rows back to records; anything that does not decode is `Corrupt`.
 
+use std::sync::Arc;
+
 use std::str::FromStr;
 
 use baton_core::ids::{AttemptId, RunId, TaskId};
@@ -61,7 +63,7 @@ pub(super) fn task(row: &SqliteRow) -> Result<TaskRecord, JournalError> {
         run_id: run_id(row, "run_id")?,
         task_id: TaskId::parse(&task_id).map_err(|error| corrupt("task id", error))?,
         position: from_db_u32(get(row, "position")?, "task position")?,
-        spec: from_json(&get::<String>(row, "spec")?, "task spec")?,
+        spec: Arc::new(from_json(&get::<String>(row, "spec")?, "task spec")?),
         status: parse_status(&status, "task status")?,
         output: get(row, "output")?,
         error: get(row, "error")?,

@@ -365,7 +365,7 @@ impl TestApp {
             run_id,
             task_id: spec.id.clone(),
             position,
-            spec: spec.clone(),
+            spec: spec.clone().into(),
             status: TaskStatus::Succeeded,
             output: Some(format!("output of {}", spec.id)),
             error: None,
@@ -467,7 +467,7 @@ fn finished_run_events(research: &TaskSpec, write: &TaskSpec) -> Vec<EventPayloa
         },
         EventPayload::Plan {
             phase: PlanPhase::Completed,
-            tasks: Some(vec![research.clone(), write.clone()]),
+            tasks: Some(vec![research.clone().into(), write.clone().into()]),
             fallback: false,
             source: Some("planner".to_owned()),
         },
