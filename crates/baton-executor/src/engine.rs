@@ -14,7 +14,7 @@ use baton_core::journal::{
     Commit, CommitChain, CommittedRun, Journal, JournalError, NewRun, RunRecord, RunState,
     StoredRun, Urgency,
 };
-use baton_core::request::{RequestError, RequestLimits, RunOptions, RunRequest};
+use baton_core::request::{RequestError, RequestLimits, RunOptions, RunRequest, ValidRunRequest};
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 use baton_planner::PlannerConfig;
 use baton_router::Router;
@@ -242,15 +242,55 @@ impl Engine {
         if self.inner.shutdown.is_cancelled() {
             return Err(EngineError::ShuttingDown);
         }
-        let config = &self.inner.config;
-        let mut defaults = config.defaults.clone();
-        defaults.stream = submission.stream_by_default;
-        let valid = submission.request.validate(&defaults, &config.limits)?;
+        if submission.idempotency_key.is_some() {
+            // Boxed: a keyed submission reads and writes the journal with the whole
+            // run in hand, and that state would otherwise take room in every
+            // submission's future, which a caller holds while the run is created
+            // (W4runs, see BENCHMARKS.md).
+            return Box::pin(self.submit_keyed(submission)).await;
+        }
+        // Nothing can refuse a run without a key, so it starts at once: its creation
+        // is the first write of its chain and waits to share the transaction of the
+        // run's first waited-for write (a call's attempt row), instead of taking one
+        // of its own before it. The caller is answered once the run is stored.
+        let valid = self.validate(&submission)?;
+        let run = self.make_run(&submission, valid, None)?;
+        drop(submission);
+        let run_id = run.new_run.id;
+        let chain = CommitChain::for_run(run_id);
+        let (done, stored) = oneshot::channel();
+        self.inner.journal.submit_run(
+            &chain,
+            run.new_run,
+            vec![run.created],
+            Urgency::Later,
+            Box::new(move |result, _| drop(done.send(result))),
+        );
+        let cancel = self.start(
+            run.state,
+            2,
+            run.options,
+            run.prompt,
+            run.start,
+            chain,
+            run.kept,
+        );
+        match stored.await.unwrap_or_else(|_| Err(dropped())) {
+            Ok(()) => Ok(Started::New(run_id)),
+            Err(err) => {
+                // Its chain is broken, so none of its writes lands and no call is made.
+                cancel.cancel();
+                Err(err.into())
+            }
+        }
+    }
+
+    /// [`Engine::submit`] of a request with an idempotency key: the run is stored
+    /// first and started after, since the key may be taken.
+    async fn submit_keyed(&self, submission: Submission) -> Result<Started, EngineError> {
+        let valid = self.validate(&submission)?;
         let tenant = submission.tenant.as_deref();
-        let request_hash = submission
-            .idempotency_key
-            .as_ref()
-            .map(|_| request_hash(&submission));
+        let request_hash = request_hash(&submission);
         if let Some(key) = &submission.idempotency_key
             && let Some(existing) = self
                 .inner
@@ -258,9 +298,54 @@ impl Engine {
                 .find_by_idempotency_key(tenant, key)
                 .await?
         {
-            return same_request(&existing, request_hash.as_deref());
+            return same_request(&existing, Some(&request_hash));
         }
+        let run = self.make_run(&submission, valid, Some(request_hash))?;
+        let run_id = run.new_run.id;
+        match self
+            .inner
+            .journal
+            .create_run(&run.new_run, std::slice::from_ref(&run.created))
+            .await
+        {
+            Ok(()) => {}
+            Err(JournalError::IdempotencyKeyTaken { existing }) => {
+                // Another submission with the same key won the race.
+                let Some(stored) = self.inner.journal.get_run(existing, tenant).await? else {
+                    return Err(EngineError::IdempotencyConflict);
+                };
+                return same_request(&stored, run.new_run.request_hash.as_deref());
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.start(
+            run.state,
+            2,
+            run.options,
+            run.prompt,
+            run.start,
+            CommitChain::for_run(run_id),
+            run.kept,
+        );
+        Ok(Started::New(run_id))
+    }
 
+    /// A submission's request, validated over the engine's defaults and limits.
+    fn validate(&self, submission: &Submission) -> Result<ValidRunRequest, EngineError> {
+        let config = &self.inner.config;
+        let mut defaults = config.defaults.clone();
+        defaults.stream = submission.stream_by_default;
+        Ok(submission.request.validate(&defaults, &config.limits)?)
+    }
+
+    /// The run a validated submission asks for: the run to store (its request encoded
+    /// once, shared with its `run_created` event) and what starting it takes.
+    fn make_run(
+        &self,
+        submission: &Submission,
+        valid: ValidRunRequest,
+        request_hash: Option<String>,
+    ) -> Result<PreparedRun, EngineError> {
         let run_id = RunId::new();
         tracing::Span::current().record("run.id", tracing::field::display(run_id));
         let stored = StoredRequest {
@@ -284,62 +369,26 @@ impl Engine {
             tenant: submission.tenant.clone(),
             request: stored,
             idempotency_key: submission.idempotency_key.clone(),
-            request_hash: request_hash.clone(),
+            request_hash,
             status: RunStatus::Queued,
             created_at: now,
         };
-        let state = RunState::new(run_id, RunStatus::Queued, now);
         let kept = submission
             .keep_committed
             .then(|| CommittedRun::new(&new_run));
-        let start = RunStart {
-            graph: valid.workflow,
-            graph_is_workflow: true,
-            tasks: Vec::new(),
-        };
-        let chain = CommitChain::for_run(run_id);
-        if new_run.idempotency_key.is_some() {
-            // Whether this run is stored depends on what is: it starts once it is.
-            match self
-                .inner
-                .journal
-                .create_run(&new_run, std::slice::from_ref(&created))
-                .await
-            {
-                Ok(()) => {}
-                Err(JournalError::IdempotencyKeyTaken { existing }) => {
-                    // Another submission with the same key won the race.
-                    let Some(run) = self.inner.journal.get_run(existing, tenant).await? else {
-                        return Err(EngineError::IdempotencyConflict);
-                    };
-                    return same_request(&run, request_hash.as_deref());
-                }
-                Err(err) => return Err(err.into()),
-            }
-            self.start(state, 2, valid.options, valid.prompt, start, chain, kept);
-            return Ok(Started::New(run_id));
-        }
-        // Nothing can refuse a run without a key, so it starts at once: its creation
-        // is the first write of its chain and waits to share the transaction of the
-        // run's first waited-for write (a call's attempt row), instead of taking one
-        // of its own before it. The caller is answered once the run is stored.
-        let (done, stored) = oneshot::channel();
-        self.inner.journal.submit_run(
-            &chain,
+        Ok(PreparedRun {
+            state: RunState::new(run_id, RunStatus::Queued, now),
             new_run,
-            vec![created],
-            Urgency::Later,
-            Box::new(move |result, _| drop(done.send(result))),
-        );
-        let cancel = self.start(state, 2, valid.options, valid.prompt, start, chain, kept);
-        match stored.await.unwrap_or_else(|_| Err(dropped())) {
-            Ok(()) => Ok(Started::New(run_id)),
-            Err(err) => {
-                // Its chain is broken, so none of its writes lands and no call is made.
-                cancel.cancel();
-                Err(err.into())
-            }
-        }
+            created,
+            kept,
+            options: valid.options,
+            prompt: valid.prompt,
+            start: RunStart {
+                graph: valid.workflow,
+                graph_is_workflow: true,
+                tasks: Vec::new(),
+            },
+        })
     }
 
     /// Live events of a run running in this process, or `None` (read the journal).
@@ -646,6 +695,18 @@ impl Engine {
             .await?;
         Ok(())
     }
+}
+
+/// A submission made into a run ([`Engine::make_run`]): the run to store with its
+/// `run_created` event, and what starting it takes.
+struct PreparedRun {
+    new_run: NewRun,
+    created: Event,
+    state: RunState,
+    kept: Option<CommittedRun>,
+    options: RunOptions,
+    prompt: Option<String>,
+    start: RunStart,
 }
 
 /// A run's request as it is stored and sent in its `run_created` event: the client's
