@@ -150,40 +150,47 @@ impl TaskRunner<'_> {
             // Fitted in place for this model's calls, so that none copies it; the
             // output tokens asked for are restored for routing the next model.
             fit_to_model(&mut base, &route.chosen);
-            let ended = self.run_on_model(&route, &base).await;
-            base.max_output_tokens = max_output_tokens;
-            let (reason, larger_window) = match ended {
+            let (reason, larger_window) = match self.run_on_model(&route, &base).await {
                 ModelEnd::End(end) => return end,
                 ModelEnd::Fallback {
                     reason,
                     larger_window,
                 } => (reason, larger_window),
             };
-            let left = route.chosen.model_ref();
-            tried.push(left.clone());
-            let next = if larger_window {
-                self.route_larger_than(&base, &tried, &left)
-            } else {
-                self.route(&base, &tried)
-            };
-            match next {
-                Ok(next) => {
-                    self.carried.push(EventPayload::TaskFailed {
-                        task_id: self.task.task_id.clone(),
-                        error: reason,
-                        fallback: Some(format!(
-                            "{}/{}",
-                            next.chosen.provider_name, next.chosen.model
-                        )),
-                    });
-                    route = next;
-                }
-                Err(_) => {
-                    if self.over_budget_only(&base, &tried) {
-                        return self.budget_exceeded().await;
+            base.max_output_tokens = max_output_tokens;
+            // The next model is chosen in a block of its own, so that what choosing
+            // it takes (the model left, the next route) is gone before the failure's
+            // awaits below: kept across them, it would take room in this future
+            // beside the call's (W4, see BENCHMARKS.md).
+            let no_fallback = {
+                let left = route.chosen.model_ref();
+                tried.push(left.clone());
+                let next = if larger_window {
+                    self.route_larger_than(&base, &tried, &left)
+                } else {
+                    self.route(&base, &tried)
+                };
+                match next {
+                    Ok(next) => {
+                        self.carried.push(EventPayload::TaskFailed {
+                            task_id: self.task.task_id.clone(),
+                            error: reason,
+                            fallback: Some(format!(
+                                "{}/{}",
+                                next.chosen.provider_name, next.chosen.model
+                            )),
+                        });
+                        route = next;
+                        None
                     }
-                    return self.fail(reason, None).await;
+                    Err(_) => Some((self.over_budget_only(&base, &tried), reason)),
                 }
+            };
+            if let Some((over_budget_only, reason)) = no_fallback {
+                if over_budget_only {
+                    return self.budget_exceeded().await;
+                }
+                return self.fail(reason, None).await;
             }
         }
     }
