@@ -254,7 +254,9 @@ impl Engine {
         // run's first waited-for write (a call's attempt row), instead of taking one
         // of its own before it. The caller is answered once the run is stored.
         let valid = self.validate(&submission)?;
-        let run = self.make_run(&submission, valid, None)?;
+        let run = Self::make_run(&submission, valid, None)?;
+        // What the client sent is encoded in the run now: it goes before the wait for
+        // the run's creation, not after it (a wide workflow is megabytes).
         drop(submission);
         let run_id = run.new_run.id;
         let chain = CommitChain::for_run(run_id);
@@ -300,7 +302,7 @@ impl Engine {
         {
             return same_request(&existing, Some(&request_hash));
         }
-        let run = self.make_run(&submission, valid, Some(request_hash))?;
+        let run = Self::make_run(&submission, valid, Some(request_hash))?;
         let run_id = run.new_run.id;
         match self
             .inner
@@ -341,7 +343,6 @@ impl Engine {
     /// The run a validated submission asks for: the run to store (its request encoded
     /// once, shared with its `run_created` event) and what starting it takes.
     fn make_run(
-        &self,
         submission: &Submission,
         valid: ValidRunRequest,
         request_hash: Option<String>,
