@@ -158,41 +158,48 @@ impl TaskRunner<'_> {
                 } => (reason, larger_window),
             };
             base.max_output_tokens = max_output_tokens;
-            // The next model is chosen in a block of its own, so that what choosing
-            // it takes (the model left, the next route) is gone before the failure's
-            // awaits below: kept across them, it would take room in this future
-            // beside the call's (W4, see BENCHMARKS.md).
-            let no_fallback = {
-                let left = route.chosen.model_ref();
-                tried.push(left.clone());
-                let next = if larger_window {
-                    self.route_larger_than(&base, &tried, &left)
-                } else {
-                    self.route(&base, &tried)
-                };
-                match next {
-                    Ok(next) => {
-                        self.carried.push(EventPayload::TaskFailed {
-                            task_id: self.task.task_id.clone(),
-                            error: reason,
-                            fallback: Some(format!(
-                                "{}/{}",
-                                next.chosen.provider_name, next.chosen.model
-                            )),
-                        });
-                        route = next;
-                        None
-                    }
-                    Err(_) => Some((self.over_budget_only(&base, &tried), reason)),
-                }
-            };
-            if let Some((over_budget_only, reason)) = no_fallback {
-                if over_budget_only {
-                    return self.budget_exceeded().await;
-                }
-                return self.fail(reason, None).await;
+            // Choosing the next model is a plain function: what it takes (the model
+            // left, the next route) is gone before the awaits below, where it would
+            // take room in this future beside the call's (W4, see BENCHMARKS.md).
+            if let Some(reason) =
+                self.fall_back(&mut route, &base, &mut tried, reason, larger_window)
+            {
+                return self.unroutable(reason, &base, &tried).await;
             }
         }
+    }
+
+    /// After `route`'s model failed for `reason`: routes the next model (a larger
+    /// window's when the prompt did not fit) and makes it `route`, carrying the
+    /// `task_failed` that names it. Gives `reason` back when no model is left.
+    fn fall_back(
+        &mut self,
+        route: &mut Route,
+        base: &CompletionRequest,
+        tried: &mut Vec<ModelRef>,
+        reason: String,
+        larger_window: bool,
+    ) -> Option<String> {
+        let left = route.chosen.model_ref();
+        tried.push(left.clone());
+        let next = if larger_window {
+            self.route_larger_than(base, tried, &left)
+        } else {
+            self.route(base, tried)
+        };
+        let Ok(next) = next else {
+            return Some(reason);
+        };
+        self.carried.push(EventPayload::TaskFailed {
+            task_id: self.task.task_id.clone(),
+            error: reason,
+            fallback: Some(format!(
+                "{}/{}",
+                next.chosen.provider_name, next.chosen.model
+            )),
+        });
+        *route = next;
+        None
     }
 
     /// On resume, a task whose call's output was committed but not yet verified
