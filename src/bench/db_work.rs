@@ -49,10 +49,12 @@ impl DbCounts {
         database: &str,
     ) -> anyhow::Result<DbCounts> {
         let mut conn = connect(admin_url).await?;
-        let ended = end_connections(&mut conn, database).await;
+        let counts = match end_connections(&mut conn, database).await {
+            Ok(()) => read_on(&mut conn, database).await,
+            Err(err) => Err(err),
+        };
         let _closed = conn.close().await;
-        ended?;
-        DbCounts::read(admin_url, database).await
+        counts
     }
 
     /// What was counted between `before` and `self`.
