@@ -135,6 +135,11 @@ pub(crate) fn encoded(text: String, what: &str) -> Result<EncodedJson, JournalEr
     EncodedJson::from_text(text).map_err(|error| corrupt(what, error))
 }
 
+/// A run's stored plan, if it has one (see [`encoded`]).
+pub(crate) fn stored_plan(text: Option<String>) -> Result<Option<EncodedJson>, JournalError> {
+    text.map(|plan| encoded(plan, "run plan")).transpose()
+}
+
 /// An event as the JSON text to store. An event with a number JSON cannot hold (a
 /// NaN score would be written as `null` and then not read back) fails this commit
 /// instead of every later read of the run's log.
@@ -155,13 +160,14 @@ pub(crate) fn event_json(event: &Event) -> Result<String, JournalError> {
 /// stored plan (its JSON text, if it has one) that has no row ([`with_planned_tasks`]).
 pub(crate) fn with_stored_plan(
     run_id: RunId,
-    plan: Option<&str>,
+    plan: Option<String>,
     rows: Vec<TaskRecord>,
 ) -> Result<Vec<TaskRecord>, JournalError> {
-    let plan = plan
-        .map(|plan| encoded(plan.to_owned(), "run plan"))
-        .transpose()?;
-    Ok(with_planned_tasks(run_id, plan.as_ref(), rows))
+    Ok(with_planned_tasks(
+        run_id,
+        stored_plan(plan)?.as_ref(),
+        rows,
+    ))
 }
 
 /// A batch's events as rows of `events`: each row a stretch of one run's log, events

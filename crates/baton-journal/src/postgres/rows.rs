@@ -15,7 +15,9 @@ use sqlx::{Decode, Postgres, Row, Type};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::codec::{encoded, from_db_u32, from_db_u64, from_json, parse_status, tenant_from_db};
+use crate::codec::{
+    encoded, from_db_u32, from_db_u64, from_json, parse_status, stored_plan, tenant_from_db,
+};
 use crate::error::corrupt;
 
 /// A run from the columns `run_columns!` names, in that order.
@@ -27,10 +29,7 @@ pub(super) fn run(row: &PgRow) -> Result<RunRecord, JournalError> {
 pub(super) fn run_at(columns: &Columns<'_>) -> Result<RunRecord, JournalError> {
     let id = RunId::from_uuid(columns.get::<Uuid>(0, "id")?);
     let request = encoded(columns.get::<String>(2, "request")?, "run request")?;
-    let plan = columns
-        .get::<Option<String>>(6, "plan")?
-        .map(|plan| encoded(plan, "run plan"))
-        .transpose()?;
+    let plan = stored_plan(columns.get(6, "plan")?)?;
     let error = columns
         .get::<Option<Json<RunError>>>(8, "error")?
         .map(|Json(error)| error);

@@ -430,7 +430,7 @@ impl SqliteStore {
                 .await
                 .map_err(db_error)?;
         let rows = read_tasks(&mut *conn, run_id).await?;
-        with_stored_plan(run_id, plan.flatten().as_deref(), rows)
+        with_stored_plan(run_id, plan.flatten(), rows)
     }
 
     pub(crate) async fn list_attempts(

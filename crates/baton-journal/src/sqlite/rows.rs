@@ -1,8 +1,7 @@
 //! SQLite rows back to records; anything that does not decode is `Corrupt`.
 
-use std::sync::Arc;
-
 use std::str::FromStr;
+use std::sync::Arc;
 
 use baton_core::ids::{AttemptId, RunId, TaskId};
 use baton_core::journal::{
@@ -14,7 +13,8 @@ use sqlx::{Decode, Row, Sqlite, Type};
 use time::OffsetDateTime;
 
 use crate::codec::{
-    encoded, from_db_u32, from_db_u64, from_json, parse_sqlite_time, parse_status, tenant_from_db,
+    encoded, from_db_u32, from_db_u64, from_json, parse_sqlite_time, parse_status, stored_plan,
+    tenant_from_db,
 };
 use crate::error::corrupt;
 
@@ -32,9 +32,7 @@ pub(super) fn run(row: &SqliteRow) -> Result<RunRecord, JournalError> {
         state: RunState {
             id,
             status: parse_status(&status, "run status")?,
-            plan: get::<Option<String>>(row, "plan")?
-                .map(|plan| encoded(plan, "run plan"))
-                .transpose()?,
+            plan: stored_plan(get(row, "plan")?)?,
             output: get(row, "output")?,
             error: optional_json(row, "error")?,
             usage: usage(row)?,
