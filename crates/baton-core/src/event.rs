@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::encoded::EncodedJson;
 use crate::error::RunError;
 use crate::graph::TaskSpec;
 use crate::ids::{RunId, TaskId};
@@ -133,7 +134,7 @@ pub enum EventPayload {
     RunCreated {
         /// The request as accepted, with resolved options.
         #[schema(value_type = Object)]
-        request: crate::encoded::EncodedJson,
+        request: EncodedJson,
     },
     /// The assessment is done.
     Confidence {

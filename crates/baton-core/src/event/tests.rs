@@ -106,7 +106,7 @@ fn score_parts_serialise_by_name_and_skipped_candidates_have_none() {
 
 #[test]
 fn a_run_created_event_writes_its_request_as_encoded_and_reads_it_back() {
-    let request = crate::encoded::EncodedJson::from_text(
+    let request = EncodedJson::from_text(
         r#"{"prompt":"hi","workflow":null,"options":{"b":1,"a":2}}"#.to_owned(),
     )
     .unwrap();
