@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
+use baton_core::event::EventPayload;
 use baton_core::journal::{Journal, stored_time};
 use baton_core::status::{AttemptStatus, RunStatus, TaskStatus};
 use baton_testkit::Mode;
 use serde_json::{Value, json};
-
-use baton_core::event::EventPayload;
 
 use crate::support::{Scripted, Step, TestEngine, of};
 
