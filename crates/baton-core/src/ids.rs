@@ -4,6 +4,7 @@
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
+use smol_str::SmolStr;
 use uuid::Uuid;
 
 macro_rules! uuid_id {
@@ -78,9 +79,12 @@ pub enum IdError {
 pub const TASK_ID_MAX_LEN: usize = 64;
 
 /// The id of a task within its run, e.g. `research` or `t001`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct TaskId(String);
+///
+/// Kept inline when it is up to 23 bytes long (most are), and shared when longer, so
+/// a clone never allocates: a task's id is copied into its records, its events and
+/// the graph's index, thousands of times over in a wide run.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(SmolStr);
 
 impl TaskId {
     /// Parses a task id: 1 to 64 ASCII letters, digits, `_`, `-` or `.`, starting with
@@ -92,7 +96,7 @@ impl TaskId {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if valid {
-            Ok(Self(s.to_owned()))
+            Ok(Self(SmolStr::new(s)))
         } else {
             Err(IdError::BadTaskId(
                 s.chars().take(TASK_ID_MAX_LEN + 8).collect(),
@@ -102,14 +106,34 @@ impl TaskId {
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+}
+
+impl Serialize for TaskId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for TaskId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        TaskId::parse(&s).map_err(serde::de::Error::custom)
+        deserializer.deserialize_str(TaskIdVisitor)
+    }
+}
+
+/// Parses a task id from the text as the deserializer lends it, without a copy.
+struct TaskIdVisitor;
+
+impl serde::de::Visitor<'_> for TaskIdVisitor {
+    type Value = TaskId;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a task id")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<TaskId, E> {
+        TaskId::parse(s).map_err(E::custom)
     }
 }
 
