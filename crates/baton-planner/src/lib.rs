@@ -5,6 +5,7 @@
 //! Invariant: everything here is pure. The engine makes the calls (so it can journal
 //! each attempt); this crate only builds requests and reads answers.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use baton_core::graph::{GraphLimits, TaskGraph, TaskSpec, Workflow, fill_placeholders};
@@ -370,14 +371,14 @@ pub fn synthesis_request(
 
 fn request(
     kind: CallKind,
-    system: Option<&str>,
+    system: Option<&'static str>,
     messages: Vec<Message>,
     max_output_tokens: u32,
 ) -> CompletionRequest {
     CompletionRequest {
         model: String::new(),
         kind,
-        system: system.map(str::to_owned),
+        system: system.map(Cow::Borrowed),
         messages,
         max_output_tokens,
         temperature: None,

@@ -1,6 +1,7 @@
 //! The provider interface: a normalised request, a normalised completion, streamed
 //! deltas, and errors classified once as transient or permanent.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -59,8 +60,9 @@ pub struct CompletionRequest {
     pub model: String,
     /// What the call is for.
     pub kind: CallKind,
-    /// The system prompt.
-    pub system: Option<String>,
+    /// The system prompt: most are Baton's own, fixed text, which every call shares
+    /// instead of a copy each (a wide run holds thousands of task requests at once).
+    pub system: Option<Cow<'static, str>>,
     /// The conversation, oldest first; the last message is the user's.
     pub messages: Vec<Message>,
     /// The most output tokens to generate.

@@ -207,7 +207,7 @@ pub fn judge_request(spec: &TaskSpec, output: &str) -> CompletionRequest {
     CompletionRequest {
         model: String::new(),
         kind: CallKind::Judge,
-        system: Some(JUDGE_SYSTEM.to_owned()),
+        system: Some(JUDGE_SYSTEM.into()),
         messages: vec![Message::user(user)],
         max_output_tokens: VerifyConfig::default().judge_max_output_tokens,
         temperature: Some(0.0),

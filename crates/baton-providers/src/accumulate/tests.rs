@@ -145,7 +145,7 @@ fn prompt_estimate_counts_system_and_messages() {
     let request = CompletionRequest {
         model: "m".to_owned(),
         kind: baton_core::status::CallKind::Task,
-        system: Some("abcd".to_owned()),
+        system: Some("abcd".into()),
         messages: vec![crate::provider::Message::user("abcdefgh")],
         max_output_tokens: 10,
         temperature: None,

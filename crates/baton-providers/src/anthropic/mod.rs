@@ -177,7 +177,7 @@ pub(crate) fn encode(request: &CompletionRequest) -> wire::MessagesRequest {
     wire::MessagesRequest {
         model: request.model.clone(),
         max_tokens: request.max_output_tokens,
-        system: request.system.clone(),
+        system: request.system.as_deref().map(str::to_owned),
         messages: request
             .messages
             .iter()

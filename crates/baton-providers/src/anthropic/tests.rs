@@ -61,7 +61,7 @@ fn streaming_request_matches_the_recorded_sdk_body() {
 #[test]
 fn system_prompt_is_top_level_and_temperature_is_clamped() {
     let request = CompletionRequest {
-        system: Some("Be brief.".to_owned()),
+        system: Some("Be brief.".into()),
         messages: vec![
             Message::user("Hi"),
             Message::assistant("Hello"),

@@ -14,7 +14,7 @@ fn request() -> CompletionRequest {
     CompletionRequest {
         model: "gemini-2.5-flash".to_owned(),
         kind: CallKind::Plan,
-        system: Some("Plan well.".to_owned()),
+        system: Some("Plan well.".into()),
         messages: vec![
             Message::user("Hi"),
             Message::assistant("Hello"),

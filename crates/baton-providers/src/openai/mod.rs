@@ -394,7 +394,7 @@ pub(crate) fn schema_instruction(schema: &serde_json::Value) -> String {
 
 /// Encodes a request in Chat Completions format, with `profile`'s quirks.
 pub(crate) fn encode(request: &CompletionRequest, profile: &OpenAiProfile) -> wire::ChatRequest {
-    let mut system = request.system.clone();
+    let mut system = request.system.as_deref().map(str::to_owned);
     let response_format =
         request
             .json_schema

@@ -14,7 +14,7 @@ fn request() -> CompletionRequest {
     CompletionRequest {
         model: "gpt-4o-mini".to_owned(),
         kind: CallKind::Task,
-        system: Some("Be brief.".to_owned()),
+        system: Some("Be brief.".into()),
         messages: vec![
             Message::user("Hi"),
             Message::assistant("Hello"),

@@ -19,7 +19,7 @@ pub(crate) fn request(stream: bool) -> CompletionRequest {
     CompletionRequest {
         model: "test-model".to_owned(),
         kind: CallKind::Task,
-        system: Some("You are terse.".to_owned()),
+        system: Some("You are terse.".into()),
         messages: vec![Message::user("Say hello.")],
         max_output_tokens: 64,
         temperature: Some(0.2),
