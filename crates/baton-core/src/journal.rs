@@ -291,8 +291,9 @@ pub struct AttemptRecord {
 /// Writes that must land together, in one transaction.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Commit {
-    /// The run's new state, if it changed.
-    pub run: Option<RunState>,
+    /// The run's new state, if it changed. Boxed: most commits (a task's start or
+    /// end) carry none, and thousands of them may wait in a write queue at once.
+    pub run: Option<Box<RunState>>,
     /// Tasks to insert or replace.
     pub tasks: Vec<TaskRecord>,
     /// Attempts to insert or replace.

@@ -260,10 +260,10 @@ impl RunCtx {
                 // A plan set by this write goes in with it (the stored one is kept
                 // when the state's plan is `None`), and is not kept here.
                 let plan = writer.state.plan.take();
-                RunState {
+                Box::new(RunState {
                     plan,
                     ..writer.state.clone()
-                }
+                })
             });
             let commit = Commit {
                 run,

@@ -689,7 +689,7 @@ impl Engine {
         self.inner
             .journal
             .commit(&Commit {
-                run: Some(state),
+                run: Some(Box::new(state)),
                 events,
                 ..Commit::default()
             })

@@ -146,7 +146,7 @@ pub async fn commit_writes_run_tasks_attempts_and_events(journal: &dyn Journal) 
     ];
     let telemetry = vec![telemetry_record("sim", "sim-large", 0.75, at(11))];
     let commit = Commit {
-        run: Some(state.clone()),
+        run: Some(Box::new(state.clone())),
         tasks: vec![task.clone()],
         attempts: vec![attempt.clone()],
         events: events.clone(),
@@ -213,7 +213,7 @@ pub async fn the_same_commit_applied_at_once_lands_once(journal: &dyn Journal) {
 /// attempt, two events and a model's telemetry.
 fn task_a_started(run: &NewRun) -> Commit {
     Commit {
-        run: Some(running_state(run)),
+        run: Some(Box::new(running_state(run))),
         tasks: vec![task_record(run.id, "a", 0, TaskStatus::Running)],
         attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(1))],
         events: vec![
@@ -260,7 +260,7 @@ pub async fn failed_commit_writes_nothing(journal: &dyn Journal) {
     let before = snapshot(journal, run.id).await;
     let unknown_run = RunId::new();
     let commit = Commit {
-        run: Some(running_state(&run)),
+        run: Some(Box::new(running_state(&run))),
         tasks: vec![task_record(run.id, "a", 0, TaskStatus::Running)],
         attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(1))],
         events: vec![
@@ -569,7 +569,7 @@ pub async fn a_run_reads_back_with_its_rows_at_once(journal: &dyn Journal) {
     // order unlike the ids' (`b` comes first).
     journal
         .commit(&Commit {
-            run: Some(running_state(&run)),
+            run: Some(Box::new(running_state(&run))),
             tasks: vec![task_record(run.id, "a", 1, TaskStatus::Running)],
             attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(3))],
             ..Commit::default()
@@ -817,7 +817,7 @@ pub async fn a_planned_task_without_a_row_lists_as_pending(journal: &dyn Journal
     };
     journal
         .commit(&Commit {
-            run: Some(state),
+            run: Some(Box::new(state)),
             tasks: vec![started.clone()],
             ..Commit::default()
         })
@@ -919,7 +919,7 @@ pub async fn concurrent_commits_all_land(journal: &dyn Journal) {
             let name = format!("t{index}");
             let position = u32::try_from(index).expect("a small index");
             Commit {
-                run: Some(running_state(&run)),
+                run: Some(Box::new(running_state(&run))),
                 tasks: vec![task_record(run.id, &name, position, TaskStatus::Running)],
                 attempts: vec![in_flight_attempt(run.id, Some(&name), 1, at(1))],
                 events: vec![event(run.id, index + 2, task_start(&name, 1))],
@@ -953,7 +953,7 @@ pub async fn a_chain_of_submitted_commits_lands_in_order(journal: &dyn Journal) 
     planned.plan = Some(plan.clone());
     let mut attempt = in_flight_attempt(run.id, Some("t0"), 1, at(1));
     let mut commits = vec![Commit {
-        run: Some(planned),
+        run: Some(Box::new(planned)),
         tasks: vec![task_record(run.id, "t0", 0, TaskStatus::Running)],
         attempts: vec![attempt.clone()],
         events: vec![event(run.id, 2, task_start("t0", 1))],
@@ -971,7 +971,7 @@ pub async fn a_chain_of_submitted_commits_lands_in_order(journal: &dyn Journal) 
     let mut finished = running_state(&run);
     finished.usage.llm_calls = 1;
     commits.push(Commit {
-        run: Some(finished),
+        run: Some(Box::new(finished)),
         tasks: vec![task_record(run.id, "t0", 0, TaskStatus::Succeeded)],
         attempts: vec![attempt],
         events: vec![event(run.id, N_DELTAS + 3, delta("t0", "last"))],
@@ -1085,7 +1085,7 @@ pub async fn a_submitted_run_lands_before_its_chains_commits(journal: &dyn Journ
     let created = run_created(&run);
     let router_state = telemetry_record("submitted", "first-model", 0.5, at(1));
     let first = Commit {
-        run: Some(running_state(&run)),
+        run: Some(Box::new(running_state(&run))),
         tasks: vec![task_record(run.id, "t0", 0, TaskStatus::Running)],
         attempts: vec![in_flight_attempt(run.id, Some("t0"), 1, at(1))],
         events: vec![event(run.id, 2, task_start("t0", 1))],
@@ -1412,7 +1412,7 @@ pub async fn stats_sum_runs_tasks_and_calls_per_provider(journal: &dyn Journal) 
     ];
     journal
         .commit(&Commit {
-            run: Some(done),
+            run: Some(Box::new(done)),
             tasks: vec![first, second, skipped],
             attempts: attempts[..3].to_vec(),
             ..Commit::default()
@@ -1582,7 +1582,7 @@ pub async fn data_survives_reopening_the_store(config: &JournalConfig) {
         .await
         .expect("create_run");
     let commit = Commit {
-        run: Some(running_state(&run)),
+        run: Some(Box::new(running_state(&run))),
         tasks: vec![task_record(run.id, "a", 0, TaskStatus::Running)],
         attempts: vec![in_flight_attempt(run.id, Some("a"), 1, at(1))],
         events: vec![event(run.id, 2, task_start("a", 1))],
@@ -1922,7 +1922,7 @@ fn events_commit(events: Vec<Event>) -> Commit {
 
 fn state_commit(state: RunState) -> Commit {
     Commit {
-        run: Some(state),
+        run: Some(Box::new(state)),
         ..Commit::default()
     }
 }

@@ -225,7 +225,7 @@ impl MemoryJournal {
             let plan = state.plan.clone().or_else(|| run.state.plan.clone());
             run.state = RunState {
                 plan,
-                ..state.clone()
+                ..(**state).clone()
             };
         }
         for task in &commit.tasks {

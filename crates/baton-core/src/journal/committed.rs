@@ -32,7 +32,8 @@ impl CommittedRun {
 
     /// Applies a commit the journal wrote for this run (its events are not kept).
     pub fn apply(&mut self, commit: Commit) {
-        if let Some(mut state) = commit.run {
+        if let Some(state) = commit.run {
+            let mut state = *state;
             if state.plan.is_none() {
                 state.plan = self.run.state.plan.take();
             }
@@ -143,17 +144,17 @@ mod tests {
         let mut state = RunState::new(run.id, RunStatus::Running, planned_at);
         state.plan = Some(plan.clone());
         committed.apply(Commit {
-            run: Some(state.clone()),
+            run: Some(Box::new(state.clone())),
             ..Commit::default()
         });
         let ended_at = datetime!(2026-12-06 10:00:02.5 UTC);
         committed.apply(Commit {
-            run: Some(RunState {
+            run: Some(Box::new(RunState {
                 status: RunStatus::Succeeded,
                 plan: None,
                 updated_at: ended_at,
                 ..state
-            }),
+            })),
             ..Commit::default()
         });
 

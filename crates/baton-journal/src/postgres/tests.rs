@@ -86,10 +86,10 @@ async fn every_variant_of_the_commit_statement_writes_its_whole_batch() {
             updated_at: OffsetDateTime::now_utc(),
         };
         let commit = Commit {
-            run: Some(RunState {
+            run: Some(Box::new(RunState {
                 started_at: Some(OffsetDateTime::now_utc()),
                 ..RunState::new(run.id, RunStatus::Running, OffsetDateTime::now_utc())
-            }),
+            })),
             events: vec![event(
                 run.id,
                 2,

@@ -291,7 +291,7 @@ impl TestApp {
         };
         self.journal
             .commit(&Commit {
-                run: Some(state),
+                run: Some(Box::new(state)),
                 ..Commit::default()
             })
             .await
@@ -390,7 +390,7 @@ impl TestApp {
         let plan = EncodedJson::from(json!({"tasks": [research, write]}));
         self.journal
             .commit(&Commit {
-                run: Some(RunState {
+                run: Some(Box::new(RunState {
                     id: run_id,
                     status: RunStatus::Succeeded,
                     plan: Some(plan),
@@ -400,7 +400,7 @@ impl TestApp {
                     started_at: Some(started),
                     finished_at: Some(finished),
                     updated_at: finished,
-                }),
+                })),
                 tasks: vec![task(&research, 0, 2), task(&write, 1, 1)],
                 attempts: vec![
                     attempt(None, CallKind::Plan, 1, AttemptStatus::Succeeded, None),
