@@ -111,14 +111,17 @@ impl From<JournalError> for CallRefused {
 
 /// Makes one call: reserves its worst case against the budget, commits the attempt
 /// row `in_flight`, calls the provider (streaming deltas as `task_delta` events when
-/// the run streams), and returns the outcome with the finished attempt row.
+/// the run streams), and returns the outcome with the finished attempt row. The
+/// reservation and the attempt row's submission happen when this is called; the
+/// future waits for the row to be durable before it calls.
 pub(crate) fn make_call<'a>(
     ctx: &'a RunCtx,
     plan: CallPlan<'a>,
 ) -> impl Future<Output = Result<CallResult, CallRefused>> + 'a {
-    // Not an `async fn`: the plan is taken apart before the future is made, so the
-    // future has room for its parts once, not for the plan beside them (W4, see
-    // BENCHMARKS.md).
+    // Not an `async fn`: the plan is taken apart, the budget reserved and the attempt
+    // row submitted before the future is made, so the future keeps room only for
+    // what it needs across the call, not for the plan and the start write beside
+    // it (W4, see BENCHMARKS.md).
     let CallPlan {
         kind,
         task_id,
@@ -128,52 +131,52 @@ pub(crate) fn make_call<'a>(
         timeout,
         mut start,
     } = plan;
-    async move {
-        // A request not fitted to the model gets a fitted copy, boxed: this future
-        // lives as long as the call, and most requests come fitted.
-        let fitted = (!is_fitted(request, model)).then(|| {
-            let mut fitted = Box::new(request.clone());
-            fit_to_model(&mut fitted, model);
-            fitted
-        });
-        let request = fitted.as_deref().unwrap_or(request);
-        let input_tokens = estimate_input_tokens(request);
-        let max_output = u64::from(request.max_output_tokens);
-        let worst_case_usd = model.price.worst_case_cost(input_tokens, max_output);
-        if ctx.cancel.is_cancelled() {
-            return Err(CallRefused::Cancelled {
-                unwritten: start.events,
-            });
-        }
-        if !ctx.reserve(worst_case_usd) {
-            return Err(CallRefused::Budget {
-                worst_case_usd,
-                unwritten: start.events,
-            });
-        }
-
-        let mut attempt = AttemptRecord {
-            id: AttemptId::new(),
-            run_id: ctx.run_id,
-            task_id: task_id.cloned(),
-            kind,
-            number,
-            provider: model.provider_name.clone(),
-            model: model.model.clone(),
-            status: AttemptStatus::InFlight,
-            reserved_cost_usd: worst_case_usd,
-            usage: None,
-            cost_usd: 0.0,
-            latency_ms: None,
-            error: None,
-            started_at: OffsetDateTime::now_utc(),
-            finished_at: None,
-        };
+    // A request not fitted to the model gets a fitted copy, boxed: this future
+    // lives as long as the call, and most requests come fitted.
+    let fitted = (!is_fitted(request, model)).then(|| {
+        let mut fitted = Box::new(request.clone());
+        fit_to_model(&mut fitted, model);
+        fitted
+    });
+    let input_tokens = estimate_input_tokens(fitted.as_deref().unwrap_or(request));
+    let max_output = u64::from(fitted.as_deref().unwrap_or(request).max_output_tokens);
+    let worst_case_usd = model.price.worst_case_cost(input_tokens, max_output);
+    let mut attempt = AttemptRecord {
+        id: AttemptId::new(),
+        run_id: ctx.run_id,
+        task_id: task_id.cloned(),
+        kind,
+        number,
+        provider: model.provider_name.clone(),
+        model: model.model.clone(),
+        status: AttemptStatus::InFlight,
+        reserved_cost_usd: worst_case_usd,
+        usage: None,
+        cost_usd: 0.0,
+        latency_ms: None,
+        error: None,
+        started_at: OffsetDateTime::now_utc(),
+        finished_at: None,
+    };
+    let committed = if ctx.cancel.is_cancelled() {
+        Err(CallRefused::Cancelled {
+            unwritten: start.events,
+        })
+    } else if !ctx.reserve(worst_case_usd) {
+        Err(CallRefused::Budget {
+            worst_case_usd,
+            unwritten: start.events,
+        })
+    } else {
         start.attempts.push(attempt.clone());
-        if let Err(err) = ctx.write(start).await {
+        Ok(ctx.write(start))
+    };
+    async move {
+        if let Err(err) = committed?.await {
             ctx.settle(worst_case_usd, 0.0);
             return Err(err.into());
         }
+        let request = fitted.as_deref().unwrap_or(request);
 
         // Slots and rate limits are waited for after the attempt row is committed and
         // before the clock of the call starts: telemetry measures the vendor, not the
@@ -200,7 +203,9 @@ pub(crate) fn make_call<'a>(
                     },
                     None => None,
                 };
-                let permit = limiter.acquire(&model.provider_name, estimated_tokens).await;
+                // Boxed: its state (a sleep, a semaphore's wait) would otherwise keep
+                // room in every task's future for as long as the call lasts (W4).
+                let permit = Box::pin(limiter.acquire(&model.provider_name, estimated_tokens)).await;
                 let began = Instant::now();
                 let (end, first_delta) = call_with_deltas(ctx, model, request, stream_to, timeout).await;
                 timing = Some((began.elapsed(), first_delta.map(|at| at.saturating_duration_since(began))));

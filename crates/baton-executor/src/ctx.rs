@@ -203,10 +203,20 @@ impl RunCtx {
     /// the next write never reuses their numbers. Once a commit fails (the journal
     /// tried it again first), the run's later writes fail too: its stored events
     /// never have a gap.
-    pub(crate) async fn write(&self, write: Write) -> Result<(), JournalError> {
-        match self.submit(write, Urgency::Now) {
-            Some(outcome) => outcome.await.unwrap_or_else(|_| Err(dropped())),
-            None => Ok(()),
+    ///
+    /// The write is submitted when this is called, not when the future is first
+    /// polled, and the future holds no more than the wait for its outcome: a call's
+    /// attempt row is submitted before the call's future is made (`make_call`).
+    pub(crate) fn write(
+        &self,
+        write: Write,
+    ) -> impl Future<Output = Result<(), JournalError>> + use<> {
+        let outcome = self.submit(write, Urgency::Now);
+        async move {
+            match outcome {
+                Some(outcome) => outcome.await.unwrap_or_else(|_| Err(dropped())),
+                None => Ok(()),
+            }
         }
     }
 

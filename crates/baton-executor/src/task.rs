@@ -331,8 +331,9 @@ impl TaskRunner<'_> {
         let options = &self.ctx.options;
         let timeout =
             Duration::from_secs_f64(self.spec.timeout_s.unwrap_or(options.task_timeout_s));
-        // The request is `base` until a repair replaces it.
-        let mut repaired: Option<CompletionRequest> = None;
+        // The request is `base` until a repair replaces it. Boxed: it is kept across
+        // every call, and most tasks never repair (W4, see BENCHMARKS.md).
+        let mut repaired: Option<Box<CompletionRequest>> = None;
         let mut tries = Tries {
             retries: 0,
             max_retries: self.spec.max_retries.unwrap_or(options.max_retries),
@@ -356,7 +357,7 @@ impl TaskRunner<'_> {
                 task_id: Some(&self.task.task_id),
                 number: self.attempt_no,
                 model,
-                request: repaired.as_ref().unwrap_or(base),
+                request: repaired.as_deref().unwrap_or(base),
                 timeout,
                 start: Write {
                     tasks: vec![started],
@@ -402,7 +403,7 @@ impl TaskRunner<'_> {
         started_at: Option<OffsetDateTime>,
         tries: &'s mut Tries,
         base: &'s CompletionRequest,
-        repaired: &'s mut Option<CompletionRequest>,
+        repaired: &'s mut Option<Box<CompletionRequest>>,
     ) -> impl Future<Output = Next> + 's {
         let CallResult {
             end,
@@ -541,7 +542,9 @@ impl TaskRunner<'_> {
                     "the output failed verification: {reason}"
                 )));
             }
-            *repaired = Some(baton_verifier::repair_request(base, &output, &failed));
+            *repaired = Some(Box::new(baton_verifier::repair_request(
+                base, &output, &failed,
+            )));
             Next::Again
         }
     }
