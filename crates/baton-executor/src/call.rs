@@ -138,8 +138,9 @@ pub(crate) fn make_call<'a>(
         fit_to_model(&mut fitted, model);
         fitted
     });
-    let input_tokens = estimate_input_tokens(fitted.as_deref().unwrap_or(request));
-    let max_output = u64::from(fitted.as_deref().unwrap_or(request).max_output_tokens);
+    let sent = fitted.as_deref().unwrap_or(request);
+    let input_tokens = estimate_input_tokens(sent);
+    let max_output = u64::from(sent.max_output_tokens);
     let worst_case_usd = model.price.worst_case_cost(input_tokens, max_output);
     let mut attempt = AttemptRecord {
         id: AttemptId::new(),
