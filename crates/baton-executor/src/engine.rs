@@ -268,15 +268,7 @@ impl Engine {
             Urgency::Later,
             Box::new(move |result, _| drop(done.send(result))),
         );
-        let cancel = self.start(
-            run.state,
-            2,
-            run.options,
-            run.prompt,
-            run.start,
-            chain,
-            run.kept,
-        );
+        let cancel = self.start(run.launch, chain);
         match stored.await.unwrap_or_else(|_| Err(dropped())) {
             Ok(()) => Ok(Started::New(run_id)),
             Err(err) => {
@@ -320,15 +312,7 @@ impl Engine {
             }
             Err(err) => return Err(err.into()),
         }
-        self.start(
-            run.state,
-            2,
-            run.options,
-            run.prompt,
-            run.start,
-            CommitChain::for_run(run_id),
-            run.kept,
-        );
+        self.start(run.launch, CommitChain::for_run(run_id));
         Ok(Started::New(run_id))
     }
 
@@ -378,16 +362,20 @@ impl Engine {
             .keep_committed
             .then(|| CommittedRun::new(&new_run));
         Ok(PreparedRun {
-            state: RunState::new(run_id, RunStatus::Queued, now),
             new_run,
             created,
-            kept,
-            options: valid.options,
-            prompt: valid.prompt,
-            start: RunStart {
-                graph: valid.workflow,
-                graph_is_workflow: true,
-                tasks: Vec::new(),
+            launch: Launch {
+                state: RunState::new(run_id, RunStatus::Queued, now),
+                // After its `run_created`.
+                next_seq: 2,
+                options: valid.options,
+                prompt: valid.prompt,
+                start: RunStart {
+                    graph: valid.workflow,
+                    graph_is_workflow: true,
+                    tasks: Vec::new(),
+                },
+                kept,
             },
         })
     }
@@ -476,17 +464,9 @@ impl Engine {
                     .await?;
             }
             match self.prepare_resume(&run).await {
-                Ok(Some((options, prompt, start, next_seq))) => {
+                Ok(Some(launch)) => {
                     tracing::info!(run.id = %run.id, "resuming an interrupted run");
-                    self.start(
-                        run.state.clone(),
-                        next_seq,
-                        options,
-                        prompt,
-                        start,
-                        CommitChain::for_run(run.id),
-                        None,
-                    );
+                    self.start(launch, CommitChain::for_run(run.id));
                     resumed += 1;
                 }
                 Ok(None) | Err(_) => {
@@ -518,22 +498,17 @@ impl Engine {
         self.inner.tracker.wait().await;
     }
 
-    /// Spawns a run's task, which writes on `chain` (and applies what lands to
-    /// `kept`, the run as created, if given); returns the token that cancels it.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one private call site per way a run starts"
-    )]
-    fn start(
-        &self,
-        state: RunState,
-        next_seq: u64,
-        options: RunOptions,
-        prompt: Option<String>,
-        start: RunStart,
-        chain: CommitChain,
-        kept: Option<CommittedRun>,
-    ) -> CancellationToken {
+    /// Spawns a run's task, which writes on `chain` (and applies what lands to the
+    /// launch's `kept`, if given); returns the token that cancels it.
+    fn start(&self, launch: Launch, chain: CommitChain) -> CancellationToken {
+        let Launch {
+            state,
+            next_seq,
+            options,
+            prompt,
+            start,
+            kept,
+        } = launch;
         let run_id = state.id;
         let cancel = CancellationToken::new();
         let stop = Arc::new(Mutex::new(None));
@@ -597,10 +572,7 @@ impl Engine {
     }
 
     /// Reads back what is needed to resume a run.
-    async fn prepare_resume(
-        &self,
-        run: &RunRecord,
-    ) -> Result<Option<(RunOptions, Option<String>, RunStart, u64)>, EngineError> {
+    async fn prepare_resume(&self, run: &RunRecord) -> Result<Option<Launch>, EngineError> {
         let Ok(request) = run.request.decode::<RunRequest>() else {
             return Ok(None);
         };
@@ -625,7 +597,7 @@ impl Engine {
                 };
                 TaskGraph::new(workflow, &config.limits.graph).ok()
             }
-            None => valid.workflow.clone(),
+            None => valid.workflow,
         };
         let tasks = if graph.is_some() && tasks.len() == graph.as_ref().map_or(0, TaskGraph::len) {
             tasks
@@ -634,16 +606,18 @@ impl Engine {
         };
         let next_seq = self.last_seq(run.id).await? + 1;
         let graph_is_workflow = run.state.plan.is_none();
-        Ok(Some((
-            valid.options,
-            valid.prompt,
-            RunStart {
+        Ok(Some(Launch {
+            state: run.state.clone(),
+            next_seq,
+            options: valid.options,
+            prompt: valid.prompt,
+            start: RunStart {
                 graph,
                 graph_is_workflow,
                 tasks,
             },
-            next_seq,
-        )))
+            kept: None,
+        }))
     }
 
     async fn last_seq(&self, run_id: RunId) -> Result<u64, JournalError> {
@@ -703,11 +677,20 @@ impl Engine {
 struct PreparedRun {
     new_run: NewRun,
     created: Event,
+    launch: Launch,
+}
+
+/// What a run's task starts from ([`Engine::start`]): a new run, or one resumed.
+struct Launch {
+    /// The run's state as stored.
     state: RunState,
-    kept: Option<CommittedRun>,
+    /// The `seq` of its next event.
+    next_seq: u64,
     options: RunOptions,
     prompt: Option<String>,
     start: RunStart,
+    /// The run as created, for a submission that keeps it as its commits leave it.
+    kept: Option<CommittedRun>,
 }
 
 /// A run's request as it is stored and sent in its `run_created` event: the client's
