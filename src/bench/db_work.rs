@@ -49,10 +49,11 @@ impl DbCounts {
         database: &str,
     ) -> anyhow::Result<DbCounts> {
         let mut conn = connect(admin_url).await?;
-        let counts = match end_connections(&mut conn, database).await {
-            Ok(()) => read_on(&mut conn, database).await,
-            Err(err) => Err(err),
-        };
+        let counts = async {
+            end_connections(&mut conn, database).await?;
+            read_on(&mut conn, database).await
+        }
+        .await;
         let _closed = conn.close().await;
         counts
     }
