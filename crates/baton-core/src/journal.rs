@@ -619,6 +619,20 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<Event>, JournalError>;
 
+    /// The `seq` of a run's last event, or 0 if it has none (or does not exist): where
+    /// a resumed run numbers on from. The default reads the events page by page; a
+    /// store that can ask its database for the largest `seq` should.
+    async fn last_seq(&self, run_id: RunId) -> Result<u64, JournalError> {
+        let mut last = 0;
+        loop {
+            let page = self.events_after(run_id, last, 1000).await?;
+            match page.last() {
+                Some(event) => last = event.seq,
+                None => return Ok(last),
+            }
+        }
+    }
+
     /// Runs that are not in a terminal status (to resume or close after a restart).
     async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError>;
 

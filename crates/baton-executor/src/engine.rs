@@ -604,7 +604,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let next_seq = self.last_seq(run.id).await? + 1;
+        let next_seq = self.inner.journal.last_seq(run.id).await? + 1;
         let graph_is_workflow = run.state.plan.is_none();
         Ok(Some(Launch {
             state: run.state.clone(),
@@ -620,17 +620,6 @@ impl Engine {
         }))
     }
 
-    async fn last_seq(&self, run_id: RunId) -> Result<u64, JournalError> {
-        let mut last = 0;
-        loop {
-            let page = self.inner.journal.events_after(run_id, last, 1000).await?;
-            match page.last() {
-                Some(event) => last = event.seq,
-                None => return Ok(last),
-            }
-        }
-    }
-
     /// Ends a run that is not executing here, writing its final events.
     async fn close_unfinished(
         &self,
@@ -639,7 +628,7 @@ impl Engine {
         error: RunError,
     ) -> Result<(), EngineError> {
         let tasks = self.inner.journal.list_tasks(run.id).await?;
-        let next_seq = self.last_seq(run.id).await? + 1;
+        let next_seq = self.inner.journal.last_seq(run.id).await? + 1;
         let now = OffsetDateTime::now_utc();
         let mut state = run.state.clone();
         state.status = status;

@@ -458,6 +458,34 @@ pub async fn events_written_together_read_back_one_by_one_and_land_once(journal:
     assert_eq!(tail, [events[5].clone(), next]);
 }
 
+/// `last_seq` is the `seq` of a run's last event, whether its events were written one
+/// by one or together (stored as one row), and 0 for a run without events.
+pub async fn last_seq_is_the_last_events_seq(journal: &dyn Journal) {
+    // Arrange: a run whose events 2 to 5 come in one commit and 6 in another.
+    let run = stored_run(journal).await;
+    let together: Vec<Event> = (2..=5)
+        .map(|seq| event(run.id, seq, task_start(&format!("t{seq}"), 1)))
+        .collect();
+    journal
+        .commit(&events_commit(together))
+        .await
+        .expect("commit four events");
+    let after_four = journal.last_seq(run.id).await.expect("last_seq");
+    journal
+        .commit(&events_commit(vec![event(run.id, 6, task_start("t6", 1))]))
+        .await
+        .expect("commit a sixth event");
+
+    // Act
+    let last = journal.last_seq(run.id).await.expect("last_seq");
+    let unknown = journal.last_seq(RunId::new()).await.expect("last_seq");
+
+    // Assert
+    assert_eq!(after_four, 5, "the last of the events written together");
+    assert_eq!(last, 6);
+    assert_eq!(unknown, 0, "a run without events");
+}
+
 /// `events_after` returns the events after a seq, in seq order, at most `limit`,
 /// only of the run asked for, and each reads back exactly as written (nanosecond
 /// times, odd floats, any text).

@@ -235,6 +235,13 @@ impl Journal for Store {
         }
     }
 
+    async fn last_seq(&self, run_id: RunId) -> Result<u64, JournalError> {
+        match self {
+            Store::Sqlite(store) => store.last_seq(run_id).await,
+            Store::Postgres(store) => store.last_seq(run_id).await,
+        }
+    }
+
     async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError> {
         match self {
             Store::Sqlite(store) => store.unfinished_runs().await,

@@ -31,8 +31,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{
-    EventRow, Merged, attempt_columns, event_rows, events_after_in, run_columns, sqlite_time,
-    task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json, with_stored_plan,
+    EventRow, Merged, attempt_columns, event_rows, events_after_in, from_db_u64, run_columns,
+    sqlite_time, task_columns, tenant_to_db, terminal_run_statuses, to_db_int, to_json,
+    with_stored_plan,
 };
 use crate::config::{JournalConfig, SqliteSynchronous, redact_url};
 use crate::error::{corrupt, db_error, migrate_error};
@@ -457,6 +458,17 @@ impl SqliteStore {
         .await
         .map_err(db_error)?;
         events_after_in(found.iter().map(String::as_str), after, limit)
+    }
+
+    /// The largest `seq` of a run's event rows: a row of several events carries its
+    /// last one's.
+    pub(crate) async fn last_seq(&self, run_id: RunId) -> Result<u64, JournalError> {
+        let last: Option<i64> = sqlx::query_scalar("select max(seq) from events where run_id = ?1")
+            .bind(run_id.to_string())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_error)?;
+        last.map_or(Ok(0), |seq| from_db_u64(seq, "seq"))
     }
 
     pub(crate) async fn unfinished_runs(&self) -> Result<Vec<RunRecord>, JournalError> {

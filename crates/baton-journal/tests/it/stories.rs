@@ -75,6 +75,7 @@ journal_stories!(
     a_state_without_plan_keeps_the_stored_plan,
     events_after_a_seq_come_in_order_and_round_trip_exactly,
     events_written_together_read_back_one_by_one_and_land_once,
+    last_seq_is_the_last_events_seq,
     other_tenants_cannot_see_a_run,
     a_run_reads_back_with_its_rows_at_once,
     list_runs_is_newest_first_and_pages_with_a_cursor,
