@@ -221,6 +221,7 @@ async fn post_run(server: &Server, spec: &Spec) -> anyhow::Result<Map<String, Va
         .zip(cpu_client)
         .map(|(a, b)| a.saturating_sub(b));
     let latency = Samples::millis(&outcome.latencies);
+    let p99_per_second = p99_per_second(&outcome);
     let rss = Rss::read(Some(server.pid)).unwrap_or_default();
     let mut figures = Map::new();
     figures.insert("connections".into(), json!(connections));
@@ -241,6 +242,7 @@ async fn post_run(server: &Server, spec: &Spec) -> anyhow::Result<Map<String, Va
         json!(round(latency.percentile(99.0), 2)),
     );
     figures.insert("latency_ms_max".into(), json!(round(latency.max(), 2)));
+    figures.insert("latency_ms_p99_per_s".into(), json!(p99_per_second));
     figures.insert(
         "server_cpu_s".into(),
         json!(server_cpu.map(|c| round(c.as_secs_f64(), 2))),
@@ -258,7 +260,27 @@ async fn post_run(server: &Server, spec: &Spec) -> anyhow::Result<Map<String, Va
 #[derive(Debug, Default)]
 struct Load {
     latencies: Vec<Duration>,
+    /// When each request of `latencies` was sent, from the phase's start.
+    sent_at: Vec<Duration>,
     errors: u64,
+}
+
+/// The p99 latency of the requests sent in each second of a load phase, in order:
+/// whether a tail is spread over the run or comes from a few bad seconds (a
+/// PostgreSQL checkpoint, say).
+fn p99_per_second(load: &Load) -> Vec<f64> {
+    let mut seconds: Vec<Vec<Duration>> = Vec::new();
+    for (&sent_at, &latency) in load.sent_at.iter().zip(&load.latencies) {
+        let second = usize::try_from(sent_at.as_secs()).unwrap_or(usize::MAX);
+        if second >= seconds.len() {
+            seconds.resize_with(second + 1, Vec::new);
+        }
+        seconds[second].push(latency);
+    }
+    seconds
+        .iter()
+        .map(|latencies| round(Samples::millis(latencies).percentile(99.0), 1))
+        .collect()
 }
 
 /// `connections` clients that each post `body` one request after another until
@@ -270,7 +292,8 @@ async fn load(
     connections: usize,
     seconds: f64,
 ) -> Load {
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
     let mut clients = JoinSet::new();
     for _ in 0..connections {
         let client = client.clone();
@@ -294,6 +317,7 @@ async fn load(
                 };
                 if ok {
                     seen.latencies.push(began.elapsed());
+                    seen.sent_at.push(began - start);
                 } else {
                     seen.errors += 1;
                 }
@@ -306,6 +330,7 @@ async fn load(
         match joined {
             Ok(seen) => {
                 total.latencies.extend(seen.latencies);
+                total.sent_at.extend(seen.sent_at);
                 total.errors += seen.errors;
             }
             Err(_) => total.errors += 1,
