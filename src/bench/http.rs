@@ -258,17 +258,17 @@ async fn post_run(server: &Server, spec: &Spec) -> anyhow::Result<Map<String, Va
 
 /// What a load phase saw.
 #[derive(Debug, Default)]
-struct Load {
-    latencies: Vec<Duration>,
+pub(crate) struct Load {
+    pub(crate) latencies: Vec<Duration>,
     /// When each request of `latencies` was sent, from the phase's start.
-    sent_at: Vec<Duration>,
-    errors: u64,
+    pub(crate) sent_at: Vec<Duration>,
+    pub(crate) errors: u64,
 }
 
-/// The p99 latency of the requests sent in each second of a load phase, in order:
-/// whether a tail is spread over the run or comes from a few bad seconds (a
-/// PostgreSQL checkpoint, say).
-fn p99_per_second(load: &Load) -> Vec<f64> {
+/// The p99 latency of the requests sent in each second of a load phase, in order
+/// (`None` for a second in which none was sent): whether a tail is spread over the
+/// run or comes from a few bad seconds (a PostgreSQL checkpoint, say).
+pub(crate) fn p99_per_second(load: &Load) -> Vec<Option<f64>> {
     let mut seconds: Vec<Vec<Duration>> = Vec::new();
     for (&sent_at, &latency) in load.sent_at.iter().zip(&load.latencies) {
         let second = usize::try_from(sent_at.as_secs()).unwrap_or(usize::MAX);
@@ -279,7 +279,9 @@ fn p99_per_second(load: &Load) -> Vec<f64> {
     }
     seconds
         .iter()
-        .map(|latencies| round(Samples::millis(latencies).percentile(99.0), 1))
+        .map(|latencies| {
+            (!latencies.is_empty()).then(|| round(Samples::millis(latencies).percentile(99.0), 1))
+        })
         .collect()
 }
 

@@ -42,6 +42,21 @@ fn durations_become_milliseconds_and_nans_are_dropped() {
 }
 
 #[test]
+fn http_run_latencies_are_grouped_by_the_second_their_request_was_sent() {
+    let ms = Duration::from_millis;
+    let load = http::Load {
+        // Second 0: 1..=100 ms; second 1: nothing; second 2: one slow request.
+        latencies: (1..=100).map(ms).chain([ms(900)]).collect(),
+        sent_at: (0..100).map(|i| ms(i * 9)).chain([ms(2_500)]).collect(),
+        errors: 0,
+    };
+
+    let p99s = http::p99_per_second(&load);
+
+    assert_eq!(p99s, [Some(99.0), None, Some(900.0)]);
+}
+
+#[test]
 fn a_line_is_one_json_object_with_its_context_and_flat_figures() {
     let mut figures = serde_json::Map::new();
     figures.insert("per_task_us_median".into(), json!(123.4));
