@@ -57,6 +57,47 @@ fn http_run_latencies_are_grouped_by_the_second_their_request_was_sent() {
 }
 
 #[test]
+fn a_w2_runs_time_beyond_its_critical_path_splits_into_phases_that_add_up() {
+    let ms = |ms: u64| Some(Duration::from_millis(ms));
+    let span = |started, returned| harness::Span { started, returned };
+    // Planner 1..52, workers 53..105 (the last one 54..105), assembler 107..158.
+    let times = harness::WorkerTimes {
+        workers: 10,
+        last_started: ms(54),
+        first_returned: ms(103),
+        last_returned: ms(105),
+        assembler_inputs: 10,
+        planner: span(ms(1), ms(52)),
+        assembler: span(ms(107), ms(158)),
+    };
+    let mut phases = workloads::Phases::default();
+
+    phases.add(&times, Duration::from_millis(160));
+
+    let medians = phases.medians();
+    assert_eq!(
+        medians,
+        json!({
+            "to_planner_call": 1.0,
+            "planner_to_last_worker_call": 2.0,
+            "last_worker_to_assembler_call": 2.0,
+            "after_assembler": 2.0,
+            "calls_beyond_their_latency": 3.0,
+        })
+    );
+    let total: f64 = medians
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_f64)
+        .sum();
+    assert_eq!(
+        total, 10.0,
+        "the makespan (160 ms) beyond the critical path (150 ms)"
+    );
+}
+
+#[test]
 fn a_line_is_one_json_object_with_its_context_and_flat_figures() {
     let mut figures = serde_json::Map::new();
     figures.insert("per_task_us_median".into(), json!(123.4));
