@@ -5,9 +5,9 @@ use baton_core::status::RunStatus;
 use time::macros::datetime;
 
 use super::{
-    EventRow, event_json, event_rows, events_after_in, events_of_row, first_per_key, from_db_u32,
-    from_db_u64, last_per_key, parse_sqlite_time, sqlite_time, tenant_from_db, tenant_to_db,
-    to_db_int,
+    EventRow, SQLITE_TIME_FORMAT, event_json, event_rows, events_after_in, events_of_row,
+    first_per_key, from_db_u32, from_db_u64, last_per_key, parse_sqlite_time, sqlite_time,
+    tenant_from_db, tenant_to_db, to_db_int,
 };
 
 #[test]
@@ -47,6 +47,44 @@ fn sqlite_times_are_fixed_width_utc_text_that_reads_back() {
     let text = sqlite_time(ts).unwrap();
     assert_eq!(text, "2026-11-21T11:14:15.500000Z");
     assert_eq!(parse_sqlite_time(&text, "ts").unwrap(), ts);
+}
+
+#[test]
+fn sqlite_times_are_written_as_the_format_description_writes_them() {
+    let by_description = |ts: time::OffsetDateTime| {
+        baton_core::journal::stored_time(ts)
+            .format(SQLITE_TIME_FORMAT)
+            .unwrap()
+    };
+    let mut instants = vec![
+        datetime!(0000-01-01 00:00:00 UTC),
+        datetime!(9999-12-31 23:59:59.999999999 UTC),
+        datetime!(2024-02-29 23:59:59.000000999 -11:30),
+        datetime!(1970-01-01 00:00:00.000001 UTC),
+        // Before year 0: `time`'s way, whatever it writes.
+        datetime!(-0001-12-31 23:59:59 UTC),
+    ];
+    // Spread over years 0..=9999, with any nanosecond (a fixed sequence).
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let first = datetime!(0000-01-01 00:00:00 UTC).unix_timestamp();
+    let span = datetime!(9999-12-31 23:59:59 UTC).unix_timestamp() - first;
+    for _ in 0..10_000 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let seconds = first + i64::try_from(seed >> 20).unwrap() % span;
+        let nanos = i64::try_from(seed % 1_000_000_000).unwrap();
+        instants.push(
+            time::OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(seconds) * 1_000_000_000 + i128::from(nanos),
+            )
+            .unwrap(),
+        );
+    }
+
+    for ts in instants {
+        assert_eq!(sqlite_time(ts).unwrap(), by_description(ts), "{ts}");
+    }
 }
 
 #[test]
