@@ -271,7 +271,9 @@ pub(crate) struct Load {
 pub(crate) fn p99_per_second(load: &Load) -> Vec<Option<f64>> {
     let mut seconds: Vec<Vec<Duration>> = Vec::new();
     for (&sent_at, &latency) in load.sent_at.iter().zip(&load.latencies) {
-        let second = usize::try_from(sent_at.as_secs()).unwrap_or(usize::MAX);
+        let Ok(second) = usize::try_from(sent_at.as_secs()) else {
+            continue;
+        };
         if second >= seconds.len() {
             seconds.resize_with(second + 1, Vec::new);
         }
