@@ -220,14 +220,15 @@ async fn post_run(server: &Server, spec: &Spec) -> anyhow::Result<Map<String, Va
     let client_cpu = cpu_time(None)
         .zip(cpu_client)
         .map(|(a, b)| a.saturating_sub(b));
-    let latency = Samples::millis(&outcome.latencies);
+    let latencies: Vec<Duration> = outcome.answered.iter().map(|a| a.latency).collect();
+    let latency = Samples::millis(&latencies);
     let p99_per_second = p99_per_second(&outcome);
     let rss = Rss::read(Some(server.pid)).unwrap_or_default();
     let mut figures = Map::new();
     figures.insert("connections".into(), json!(connections));
     figures.insert("duration_s".into(), json!(round(elapsed, 2)));
     figures.insert("runs".into(), json!(latency.len()));
-    figures.insert("warmup_runs".into(), json!(warmed.latencies.len()));
+    figures.insert("warmup_runs".into(), json!(warmed.answered.len()));
     figures.insert("errors".into(), json!(outcome.errors));
     figures.insert(
         "runs_per_s".into(),
@@ -259,10 +260,17 @@ async fn post_run(server: &Server, spec: &Spec) -> anyhow::Result<Map<String, Va
 /// What a load phase saw.
 #[derive(Debug, Default)]
 pub(crate) struct Load {
-    pub(crate) latencies: Vec<Duration>,
-    /// When each request of `latencies` was sent, from the phase's start.
-    pub(crate) sent_at: Vec<Duration>,
+    pub(crate) answered: Vec<Answered>,
     pub(crate) errors: u64,
+}
+
+/// A request of a load phase that was answered.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Answered {
+    /// When it was sent, from the phase's start.
+    pub(crate) sent_at: Duration,
+    /// How long until its whole answer was read.
+    pub(crate) latency: Duration,
 }
 
 /// The p99 latency of the requests sent in each second of a load phase, in order
@@ -270,7 +278,7 @@ pub(crate) struct Load {
 /// run or comes from a few bad seconds (a PostgreSQL checkpoint, say).
 pub(crate) fn p99_per_second(load: &Load) -> Vec<Option<f64>> {
     let mut seconds: Vec<Vec<Duration>> = Vec::new();
-    for (&sent_at, &latency) in load.sent_at.iter().zip(&load.latencies) {
+    for &Answered { sent_at, latency } in &load.answered {
         let Ok(second) = usize::try_from(sent_at.as_secs()) else {
             continue;
         };
@@ -320,8 +328,10 @@ async fn load(
                     _ => false,
                 };
                 if ok {
-                    seen.latencies.push(began.elapsed());
-                    seen.sent_at.push(began - start);
+                    seen.answered.push(Answered {
+                        sent_at: began - start,
+                        latency: began.elapsed(),
+                    });
                 } else {
                     seen.errors += 1;
                 }
@@ -333,8 +343,7 @@ async fn load(
     while let Some(joined) = clients.join_next().await {
         match joined {
             Ok(seen) => {
-                total.latencies.extend(seen.latencies);
-                total.sent_at.extend(seen.sent_at);
+                total.answered.extend(seen.answered);
                 total.errors += seen.errors;
             }
             Err(_) => total.errors += 1,

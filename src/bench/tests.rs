@@ -44,10 +44,13 @@ fn durations_become_milliseconds_and_nans_are_dropped() {
 #[test]
 fn http_run_latencies_are_grouped_by_the_second_their_request_was_sent() {
     let ms = Duration::from_millis;
+    let answered = |sent_at, latency| http::Answered { sent_at, latency };
     let load = http::Load {
         // Second 0: 1..=100 ms; second 1: nothing; second 2: one slow request.
-        latencies: (1..=100).map(ms).chain([ms(900)]).collect(),
-        sent_at: (0..100).map(|i| ms(i * 9)).chain([ms(2_500)]).collect(),
+        answered: (0..100)
+            .map(|i| answered(ms(i * 9), ms(i + 1)))
+            .chain([answered(ms(2_500), ms(900))])
+            .collect(),
         errors: 0,
     };
 
