@@ -40,6 +40,23 @@ async fn a_missing_sqlite_file_is_created_in_wal_mode() {
     finish(store, db).await;
 }
 
+/// `.cargo/config.toml` builds SQLite without its memory statistics (a global mutex
+/// around every allocation, BENCHMARKS.md); a build that lost the setting fails here.
+#[tokio::test]
+async fn sqlite_is_built_without_memory_statistics() {
+    use sqlx::{Connection, SqliteConnection};
+
+    let mut conn = SqliteConnection::connect("sqlite::memory:")
+        .await
+        .expect("an in-memory SQLite connection");
+    let used: bool = sqlx::query_scalar("select sqlite_compileoption_used('DEFAULT_MEMSTATUS=0')")
+        .fetch_one(&mut conn)
+        .await
+        .expect("SQLite's compile options");
+    assert!(used, "SQLite was built with its memory statistics on");
+    conn.close().await.expect("close");
+}
+
 #[tokio::test]
 async fn a_missing_sqlite_folder_is_created() {
     let db = sqlite_db();
