@@ -15,6 +15,7 @@
 //! statement by statement, because whether the run is stored depends on what is.
 
 mod rows;
+mod sql;
 
 use std::str::FromStr;
 
@@ -40,6 +41,7 @@ use crate::error::{corrupt, db_error, migrate_error};
 use crate::queue::{Backend, Job, Keep, QueuedRun, WriteQueue, commits_of};
 use crate::stats::{CallRow, StatsRows, TaskRow};
 use crate::{SQLITE_MIGRATOR, migrations};
+use sql::Sql;
 
 /// The journal on SQLite. Cloning is cheap and shares the pools.
 #[derive(Clone)]
@@ -242,7 +244,7 @@ async fn create_run(
     run.insert_run(&mut insert, true);
     let inserted: Option<String> = insert
         .builder
-        .build_query_scalar()
+        .query_scalar()?
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_error)?;
@@ -676,7 +678,7 @@ async fn insert_events<'q>(
 /// next: sqlx copies a query's arguments for that thread, so a batch of thousands of
 /// rows goes as several scripts (still one transaction) instead of one copy of all.
 struct Script<'q> {
-    builder: QueryBuilder<'q, Sqlite>,
+    builder: Sql<'q>,
     statements: usize,
     rows: usize,
 }
@@ -687,14 +689,14 @@ const ROWS_PER_SCRIPT: usize = ROWS_PER_STATEMENT;
 impl<'q> Script<'q> {
     fn new() -> Self {
         Script {
-            builder: QueryBuilder::new(""),
+            builder: Sql::new(),
             statements: 0,
             rows: 0,
         }
     }
 
     /// Starts the next statement with `sql`, for the caller to go on with.
-    fn statement(&mut self, sql: &str) -> &mut QueryBuilder<'q, Sqlite> {
+    fn statement(&mut self, sql: &str) -> &mut Sql<'q> {
         if self.statements > 0 {
             self.builder.push(";\n");
         }
@@ -722,11 +724,14 @@ impl<'q> Script<'q> {
         if self.statements == 0 {
             return Ok(());
         }
-        let result = self.builder.build().execute(&mut *conn).await;
-        self.builder.reset();
+        let result = match self.builder.query() {
+            Ok(query) => query.execute(&mut *conn).await.map_err(db_error),
+            Err(error) => Err(error),
+        };
+        self.builder.clear();
         self.statements = 0;
         self.rows = 0;
-        result.map(drop).map_err(db_error)
+        result.map(drop)
     }
 }
 
