@@ -6,6 +6,12 @@
 //! `min_calls` calls fell in the window, so one failure in a quiet minute does not
 //! open it. Each failed probe doubles the open interval, up to `max_open_s`.
 //!
+//! The window counts calls per slot, a sixtieth of it each ([`WINDOW_SLOTS`]), not
+//! call by call: a breaker's memory and its saved state stay the same size however
+//! busy its model is (a window of single calls held up to 10,000 of them, and saving
+//! it wrote them all). A call leaves the window between `window_s` less one slot
+//! and `window_s` after it was made.
+//!
 //! A breaker's state can be saved ([`CircuitBreaker::snapshot`], with times as
 //! ages in seconds, since `Instant`s do not survive a restart) and restored, with
 //! the time the process was down counted as having passed.
@@ -78,7 +84,14 @@ pub(crate) struct BreakerSnapshot {
     pub(crate) consecutive_failures: u32,
     /// The current open interval, in seconds (it doubles after failed probes).
     pub(crate) open_interval_s: f64,
-    /// Recent calls in the window: how long ago, in seconds, and whether it failed.
+    /// Recent calls, per slot of the window, oldest first: how long ago the slot
+    /// began, in seconds, its calls and its failures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) window_slots: Vec<(f64, u64, u64)>,
+    /// Recent calls one by one, oldest first (how long ago, in seconds, and whether
+    /// it failed), as states saved before the window was counted per slot hold
+    /// them: read, no longer written.
+    #[serde(skip_serializing)]
     pub(crate) window: Vec<(f64, bool)>,
     /// Openings so far.
     pub(crate) openings: u64,
@@ -105,8 +118,8 @@ pub struct CircuitBreaker {
     config: BreakerConfig,
     state: Inner,
     consecutive_failures: u32,
-    /// Recent calls (when, whether it failed), oldest first, within `window_s`.
-    window: VecDeque<(Instant, bool)>,
+    /// Recent calls within `window_s`, counted per slot.
+    window: Window,
     open_interval: Duration,
     /// Times a closed breaker opened.
     openings: u64,
@@ -126,8 +139,62 @@ enum Inner {
     },
 }
 
-/// The window keeps at most this many calls, so a busy model costs bounded memory.
-const MAX_WINDOW_CALLS: usize = 10_000;
+/// The slots a breaker's window is cut into.
+pub(crate) const WINDOW_SLOTS: u32 = 60;
+
+/// Recent calls, counted per slot of the window, with their totals.
+#[derive(Clone, Debug, Default)]
+struct Window {
+    /// Oldest first; a slot begins with its first call.
+    slots: VecDeque<Slot>,
+    calls: u64,
+    failures: u64,
+}
+
+/// The calls of one slot of a window.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    start: Instant,
+    calls: u64,
+    failures: u64,
+}
+
+impl Window {
+    /// Counts `calls` (`failures` of them failed) made at `at`, no earlier than the
+    /// calls counted so far, in the slot of `length / WINDOW_SLOTS` they fall in.
+    fn add(&mut self, at: Instant, calls: u64, failures: u64, length: Duration) {
+        let width = length / WINDOW_SLOTS;
+        match self.slots.back_mut() {
+            Some(slot) if at.saturating_duration_since(slot.start) < width => {
+                slot.calls += calls;
+                slot.failures += failures;
+            }
+            _ => self.slots.push_back(Slot {
+                start: at,
+                calls,
+                failures,
+            }),
+        }
+        self.calls += calls;
+        self.failures += failures;
+    }
+
+    /// Forgets the slots that began `length` or more before `now`.
+    fn expire(&mut self, now: Instant, length: Duration) {
+        while let Some(slot) = self.slots.front() {
+            if now.saturating_duration_since(slot.start) < length {
+                break;
+            }
+            self.calls -= slot.calls;
+            self.failures -= slot.failures;
+            self.slots.pop_front();
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Window::default();
+    }
+}
 
 impl Default for BreakerSnapshot {
     fn default() -> Self {
@@ -136,6 +203,7 @@ impl Default for BreakerSnapshot {
             open_for_s: None,
             consecutive_failures: 0,
             open_interval_s: 0.0,
+            window_slots: Vec::new(),
             window: Vec::new(),
             openings: 0,
         }
@@ -209,6 +277,10 @@ impl BreakerConfig {
     fn open_interval(&self) -> Duration {
         Duration::from_secs_f64(self.open_s)
     }
+
+    fn window(&self) -> Duration {
+        Duration::from_secs_f64(self.window_s)
+    }
 }
 
 impl CircuitBreaker {
@@ -218,7 +290,7 @@ impl CircuitBreaker {
             config,
             state: Inner::Closed,
             consecutive_failures: 0,
-            window: VecDeque::new(),
+            window: Window::default(),
             open_interval: config.open_interval(),
             openings: 0,
         }
@@ -233,23 +305,27 @@ impl CircuitBreaker {
         now: Instant,
         elapsed: Duration,
     ) -> Self {
-        let window_length = Duration::from_secs_f64(config.window_s);
-        let window = saved
+        let length = config.window();
+        let mut window = Window::default();
+        // A state saved call by call (older rows), then one saved per slot: each
+        // oldest first, and neither kind is written beside the other.
+        let calls = saved
             .window
             .iter()
-            .filter_map(|(age_s, failed)| {
-                let age = Duration::try_from_secs_f64(*age_s).ok()? + elapsed;
-                if age >= window_length {
-                    return None;
-                }
-                Some((now.checked_sub(age)?, *failed))
-            })
-            .rev()
-            .take(MAX_WINDOW_CALLS)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+            .map(|&(age_s, failed)| (age_s, 1, u64::from(failed)))
+            .chain(saved.window_slots.iter().copied());
+        for (age_s, calls, failures) in calls {
+            let Some(age) = Duration::try_from_secs_f64(age_s)
+                .ok()
+                .map(|age| age + elapsed)
+                .filter(|age| *age < length)
+            else {
+                continue;
+            };
+            if let Some(at) = now.checked_sub(age) {
+                window.add(at, calls, failures.min(calls), length);
+            }
+        }
         let open_interval = Duration::try_from_secs_f64(saved.open_interval_s)
             .unwrap_or_default()
             .clamp(
@@ -293,11 +369,15 @@ impl CircuitBreaker {
             open_for_s,
             consecutive_failures: self.consecutive_failures,
             open_interval_s: self.open_interval.as_secs_f64(),
-            window: self
+            window_slots: self
                 .window
+                .slots
                 .iter()
-                .map(|(at, failed)| (now.saturating_duration_since(*at).as_secs_f64(), *failed))
+                .map(|slot| (now.saturating_duration_since(slot.start), slot))
+                .filter(|(age, _)| *age < self.config.window())
+                .map(|(age, slot)| (age.as_secs_f64(), slot.calls, slot.failures))
                 .collect(),
+            window: Vec::new(),
             openings: self.openings,
         }
     }
@@ -423,25 +503,19 @@ impl CircuitBreaker {
         if self.consecutive_failures >= self.config.failure_threshold {
             return true;
         }
-        let calls = self.window.len();
-        if calls < self.config.min_calls as usize {
+        let Window {
+            calls, failures, ..
+        } = self.window;
+        if calls < u64::from(self.config.min_calls) {
             return false;
         }
-        let failures = self.window.iter().filter(|(_, failed)| *failed).count();
         failures as f64 / calls as f64 > self.config.error_rate
     }
 
     fn push(&mut self, now: Instant, failed: bool) {
-        let window = Duration::from_secs_f64(self.config.window_s);
-        while let Some((at, _)) = self.window.front() {
-            if now.saturating_duration_since(*at) >= window || self.window.len() >= MAX_WINDOW_CALLS
-            {
-                self.window.pop_front();
-            } else {
-                break;
-            }
-        }
-        self.window.push_back((now, failed));
+        let length = self.config.window();
+        self.window.expire(now, length);
+        self.window.add(now, 1, u64::from(failed), length);
     }
 }
 

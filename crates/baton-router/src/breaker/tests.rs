@@ -170,3 +170,79 @@ async fn a_late_success_closes_an_open_breaker() {
     breaker.on_success(now());
     assert_eq!(breaker.state(now()), BreakerState::Closed);
 }
+
+/// Three failures and three successes: at the rate's limit, one more failure opens.
+fn at_the_limit(breaker: &mut CircuitBreaker) {
+    for _ in 0..3 {
+        breaker.on_failure(now());
+        breaker.on_success(now());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saved_window_is_restored_with_its_counts() {
+    let mut breaker = CircuitBreaker::new(config());
+    at_the_limit(&mut breaker);
+    let saved = breaker.snapshot(now());
+
+    let mut restored = CircuitBreaker::restore(config(), &saved, now(), Duration::ZERO);
+    restored.on_failure(now());
+
+    // 4 of 7 is above 50 %; with the window lost it would be 1 call, too few.
+    assert_eq!(restored.state(now()), BreakerState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restored_window_has_aged_by_the_time_down() {
+    let mut breaker = CircuitBreaker::new(config());
+    at_the_limit(&mut breaker);
+    let saved = breaker.snapshot(now());
+
+    let mut restored = CircuitBreaker::restore(config(), &saved, now(), Duration::from_secs(60));
+    restored.on_failure(now());
+
+    assert_eq!(restored.state(now()), BreakerState::Closed);
+}
+
+/// A state saved before the window was counted per slot lists its calls one by one.
+#[tokio::test(start_paused = true)]
+async fn a_window_saved_call_by_call_is_restored() {
+    let saved: BreakerSnapshot = serde_json::from_value(serde_json::json!({
+        "state": "closed",
+        "consecutive_failures": 0,
+        "open_interval_s": 10.0,
+        "window": [[5.0, true], [4.0, false], [3.0, true], [2.0, false], [1.0, true], [0.5, false]],
+        "openings": 0
+    }))
+    .unwrap();
+
+    let mut restored = CircuitBreaker::restore(config(), &saved, now(), Duration::ZERO);
+    restored.on_failure(now());
+
+    assert_eq!(restored.state(now()), BreakerState::Open);
+}
+
+/// However many calls a busy model takes, the window holds (and saves) a slot per
+/// sixtieth of it, and the calls still in it.
+#[tokio::test(start_paused = true)]
+async fn a_busy_window_keeps_a_slot_per_sixtieth() {
+    let mut breaker = CircuitBreaker::new(config());
+    // 10,000 calls, one every 10 ms: the last 6,000 are inside the 60 s window.
+    for _ in 0..10_000 {
+        breaker.on_success(now());
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+
+    let saved = breaker.snapshot(now());
+    let calls: u64 = saved.window_slots.iter().map(|&(_, calls, _)| calls).sum();
+
+    assert!(
+        saved.window_slots.len() <= WINDOW_SLOTS as usize,
+        "{} slots",
+        saved.window_slots.len()
+    );
+    // The window lets a call go between 59 s and 60 s after it was made.
+    assert!((5_900..=6_000).contains(&calls), "{calls} calls");
+    let json = serde_json::to_value(&saved).unwrap();
+    assert!(json.get("window").is_none(), "{json}");
+}
