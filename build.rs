@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The files and folders the binary is built from.
-const BUILD_INPUTS: [&str; 7] = [
+const BUILD_INPUTS: [&str; 8] = [
+    ".cargo",
     "src",
     "crates",
     "migrations",
