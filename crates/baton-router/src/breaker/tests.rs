@@ -23,6 +23,14 @@ async fn advance_s(seconds: u64) {
     tokio::time::advance(Duration::from_secs(seconds)).await;
 }
 
+/// Three failures and three successes: at the rate's limit, one more failure opens.
+fn at_the_limit(breaker: &mut CircuitBreaker) {
+    for _ in 0..3 {
+        breaker.on_failure(now());
+        breaker.on_success(now());
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn opens_after_consecutive_failures() {
     let mut breaker = CircuitBreaker::new(config());
@@ -63,10 +71,7 @@ async fn a_success_resets_the_consecutive_count() {
 async fn opens_when_the_error_rate_exceeds_the_limit_over_enough_calls() {
     let mut breaker = CircuitBreaker::new(config());
     // Alternating failures never reach three in a row; 3 of 6 is not above 50%.
-    for _ in 0..3 {
-        breaker.on_failure(now());
-        breaker.on_success(now());
-    }
+    at_the_limit(&mut breaker);
     assert_eq!(breaker.state(now()), BreakerState::Closed);
     // 4 of 7 is above 50%, though only one failure is consecutive.
     breaker.on_failure(now());
@@ -76,10 +81,7 @@ async fn opens_when_the_error_rate_exceeds_the_limit_over_enough_calls() {
 #[tokio::test(start_paused = true)]
 async fn the_rate_forgets_calls_older_than_the_window() {
     let mut breaker = CircuitBreaker::new(config());
-    for _ in 0..3 {
-        breaker.on_failure(now());
-        breaker.on_success(now());
-    }
+    at_the_limit(&mut breaker);
     advance_s(60).await;
     // Counting the old calls, 5 of 9 would be above 50%; but the window is
     // empty again, and 3 calls are too few for the rate to count.
@@ -169,14 +171,6 @@ async fn a_late_success_closes_an_open_breaker() {
     breaker.trip(now());
     breaker.on_success(now());
     assert_eq!(breaker.state(now()), BreakerState::Closed);
-}
-
-/// Three failures and three successes: at the rate's limit, one more failure opens.
-fn at_the_limit(breaker: &mut CircuitBreaker) {
-    for _ in 0..3 {
-        breaker.on_failure(now());
-        breaker.on_success(now());
-    }
 }
 
 #[tokio::test(start_paused = true)]
