@@ -166,8 +166,8 @@ impl Window {
         let width = length / WINDOW_SLOTS;
         match self.slots.back_mut() {
             Some(slot) if at.saturating_duration_since(slot.start) < width => {
-                slot.calls += calls;
-                slot.failures += failures;
+                slot.calls = slot.calls.saturating_add(calls);
+                slot.failures = slot.failures.saturating_add(failures);
             }
             _ => self.slots.push_back(Slot {
                 start: at,
@@ -175,8 +175,9 @@ impl Window {
                 failures,
             }),
         }
-        self.calls += calls;
-        self.failures += failures;
+        // Saturating: a restored state holds whatever counts its row held.
+        self.calls = self.calls.saturating_add(calls);
+        self.failures = self.failures.saturating_add(failures);
     }
 
     /// Forgets the slots that began `length` or more before `now`.
@@ -185,8 +186,8 @@ impl Window {
             if now.saturating_duration_since(slot.start) < length {
                 break;
             }
-            self.calls -= slot.calls;
-            self.failures -= slot.failures;
+            self.calls = self.calls.saturating_sub(slot.calls);
+            self.failures = self.failures.saturating_sub(slot.failures);
             self.slots.pop_front();
         }
     }

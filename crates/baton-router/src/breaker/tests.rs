@@ -240,3 +240,24 @@ async fn a_busy_window_keeps_a_slot_per_sixtieth() {
     let json = serde_json::to_value(&saved).unwrap();
     assert!(json.get("window").is_none(), "{json}");
 }
+
+/// A saved state is read back from the journal as it is: counts too large to add up
+/// saturate instead of overflowing.
+#[tokio::test(start_paused = true)]
+async fn a_saved_window_with_huge_counts_restores() {
+    let saved: BreakerSnapshot = serde_json::from_value(serde_json::json!({
+        "state": "closed",
+        "consecutive_failures": 0,
+        "open_interval_s": 10.0,
+        "window_slots": [[2.0, u64::MAX, u64::MAX], [1.0, u64::MAX, 0]],
+        "openings": 0
+    }))
+    .unwrap();
+
+    let mut restored = CircuitBreaker::restore(config(), &saved, now(), Duration::ZERO);
+    restored.on_success(now());
+    advance_s(60).await;
+    restored.on_success(now());
+
+    assert_eq!(restored.state(now()), BreakerState::Closed);
+}
