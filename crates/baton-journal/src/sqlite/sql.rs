@@ -5,13 +5,13 @@
 //! statements push one per bound value: 3.7 % of W3's instructions on SQLite
 //! (`callgrind`, BENCHMARKS.md). Here they are appended to the text as they are.
 
+use baton_core::journal::JournalError;
 use sqlx::error::BoxDynError;
 use sqlx::query::{Query, QueryScalar};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Encode, Sqlite, Type};
 
 use crate::error::corrupt;
-use baton_core::journal::JournalError;
 
 /// A statement (or several, `;`-separated) with the values of its `?`s, in order.
 pub(super) struct Sql<'q> {
