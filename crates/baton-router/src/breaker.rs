@@ -357,6 +357,7 @@ impl CircuitBreaker {
 
     /// The state to save, with times as ages at `now`.
     pub(crate) fn snapshot(&self, now: Instant) -> BreakerSnapshot {
+        let length = self.config.window();
         let (state, open_for_s) = match self.state {
             Inner::Closed => (BreakerState::Closed, None),
             Inner::Open { until } => (
@@ -375,7 +376,7 @@ impl CircuitBreaker {
                 .slots
                 .iter()
                 .map(|slot| (now.saturating_duration_since(slot.start), slot))
-                .filter(|(age, _)| *age < self.config.window())
+                .filter(|(age, _)| *age < length)
                 .map(|(age, slot)| (age.as_secs_f64(), slot.calls, slot.failures))
                 .collect(),
             window: Vec::new(),

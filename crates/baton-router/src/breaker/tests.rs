@@ -173,29 +173,34 @@ async fn a_late_success_closes_an_open_breaker() {
     assert_eq!(breaker.state(now()), BreakerState::Closed);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_saved_window_is_restored_with_its_counts() {
+/// A breaker saved at the rate's limit.
+fn saved_at_the_limit() -> BreakerSnapshot {
     let mut breaker = CircuitBreaker::new(config());
     at_the_limit(&mut breaker);
-    let saved = breaker.snapshot(now());
+    breaker.snapshot(now())
+}
 
-    let mut restored = CircuitBreaker::restore(config(), &saved, now(), Duration::ZERO);
+/// The state of a breaker restored from `saved` after `elapsed` down, once one more
+/// call has failed.
+fn restored_then_one_failure(saved: &BreakerSnapshot, elapsed: Duration) -> BreakerState {
+    let mut restored = CircuitBreaker::restore(config(), saved, now(), elapsed);
     restored.on_failure(now());
+    restored.state(now())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saved_window_is_restored_with_its_counts() {
+    let state = restored_then_one_failure(&saved_at_the_limit(), Duration::ZERO);
 
     // 4 of 7 is above 50 %; with the window lost it would be 1 call, too few.
-    assert_eq!(restored.state(now()), BreakerState::Open);
+    assert_eq!(state, BreakerState::Open);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_restored_window_has_aged_by_the_time_down() {
-    let mut breaker = CircuitBreaker::new(config());
-    at_the_limit(&mut breaker);
-    let saved = breaker.snapshot(now());
+    let state = restored_then_one_failure(&saved_at_the_limit(), Duration::from_secs(60));
 
-    let mut restored = CircuitBreaker::restore(config(), &saved, now(), Duration::from_secs(60));
-    restored.on_failure(now());
-
-    assert_eq!(restored.state(now()), BreakerState::Closed);
+    assert_eq!(state, BreakerState::Closed);
 }
 
 /// A state saved before the window was counted per slot lists its calls one by one.
@@ -210,10 +215,9 @@ async fn a_window_saved_call_by_call_is_restored() {
     }))
     .unwrap();
 
-    let mut restored = CircuitBreaker::restore(config(), &saved, now(), Duration::ZERO);
-    restored.on_failure(now());
+    let state = restored_then_one_failure(&saved, Duration::ZERO);
 
-    assert_eq!(restored.state(now()), BreakerState::Open);
+    assert_eq!(state, BreakerState::Open);
 }
 
 /// However many calls a busy model takes, the window holds (and saves) a slot per
