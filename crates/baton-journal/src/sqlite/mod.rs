@@ -724,10 +724,7 @@ impl<'q> Script<'q> {
         if self.statements == 0 {
             return Ok(());
         }
-        let result = match self.builder.query() {
-            Ok(query) => query.execute(&mut *conn).await.map_err(db_error),
-            Err(error) => Err(error),
-        };
+        let result = async { self.builder.query()?.execute(conn).await.map_err(db_error) }.await;
         self.builder.clear();
         self.statements = 0;
         self.rows = 0;
